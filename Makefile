@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make run` and `make test`. Both go through `make install`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast bench clean system-deps
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: install
+	$(BIN)/flask --app app crm init
+	$(BIN)/flask --app app crm demo --records 200 --if-empty
+	$(BIN)/flask --app app crm user create admin --password "$${ADMIN_PASSWORD:-admin-Passw0rd}" --role admin --if-missing
+	@echo "Admin login: admin / $${ADMIN_PASSWORD:-admin-Passw0rd}"
+	@echo "API token (Authorization: Bearer ...):"
+	@$(BIN)/flask --app app crm token create --user admin | tail -n 1
+	$(BIN)/flask --app app run --host 127.0.0.1 --port 5000
+
+test: install system-deps
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+test-fast: install
+	$(BIN)/python -m pytest -q -x -m "not e2e"
+
+bench: install
+	$(BIN)/python bench/api_vs_core.py --records 100000
+
+clean:
+	rm -rf $(VENV) instance/*.db

@@ -1,0 +1,1 @@
+"""The metadata runtime of the platform: config → tables, records, rules and state machines."""

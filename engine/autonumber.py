@@ -1,0 +1,35 @@
+"""Auto-number series: `CUS-{YYYY}{MM}-{#####}` → CUS-202611-00042, one counter per rendered prefix.
+
+The counter is an upsert with RETURNING inside the record's transaction, so two concurrent
+creates never get the same number and a rolled-back create gives its number back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .systables import series
+
+HASHES = re.compile(r"\{(#+)\}|(#+)")
+
+
+def render_prefix(fmt: str, today: dt.date) -> str:
+    return (fmt.replace("{YYYY}", f"{today.year:04d}").replace("{YY}", f"{today.year % 100:02d}")
+            .replace("{MM}", f"{today.month:02d}").replace("{DD}", f"{today.day:02d}"))
+
+
+def next_value(conn, entity: str, field: str, fmt: str, today: dt.date | None = None) -> str:
+    today = today or dt.date.today()
+    rendered = render_prefix(fmt, today)
+    m = HASHES.search(rendered)
+    width = len(m.group(1) or m.group(2))
+    key = f"{entity}.{field}:{rendered[:m.start()]}|{rendered[m.end():]}"
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (dialect.insert(series).values(key=key, value=1)
+            .on_conflict_do_update(index_elements=[series.c.key], set_={"value": series.c.value + 1})
+            .returning(series.c.value))
+    n = conn.execute(stmt).scalar_one()
+    return rendered[:m.start()] + str(n).zfill(width) + rendered[m.end():]

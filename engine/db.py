@@ -1,0 +1,63 @@
+"""Database engines for SQLite and PostgreSQL from one URL, with transactions that behave.
+
+On SQLite, pysqlite's own transaction handling does not put DDL inside a transaction and
+upgrades read locks lazily (so two writers can deadlock). We take over: every transaction is an
+explicit BEGIN, and `writing()` starts with BEGIN IMMEDIATE so writers queue on busy_timeout
+instead of failing. Migrations are therefore all-or-nothing on both databases.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+
+def make_engine(url: str, **kw) -> sa.Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        kw.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, **kw)
+        _tune_sqlite(engine)
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("pool_size", 10)
+    kw.setdefault("max_overflow", 20)
+    return sa.create_engine(url, **kw)
+
+
+def _tune_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(bind) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+@contextmanager
+def writing(engine: sa.Engine):
+    """One write transaction: commits whole or rolls back whole."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn = conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def reading(engine: sa.Engine):
+    with engine.connect() as conn:
+        yield conn

@@ -1,0 +1,129 @@
+"""List queries: filters (`field`, `field__op`), text search, sort and pages as SQLAlchemy expressions.
+
+Values from the request are coerced through the field's type first, so nothing the user typed is
+ever formatted into SQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from . import values
+from .errors import BadRequest
+from .model import Entity
+from .schemas import suggest
+
+OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
+MAX_PER_PAGE = 500
+
+
+@dataclass
+class ListRequest:
+    filters: list          # [(field, op, raw value)]
+    q: str | None = None
+    sort: str | None = None
+    page: int = 1
+    per_page: int = 50
+    deleted: bool = False  # the recycle bin
+
+
+def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", "deleted", "format")) -> ListRequest:
+    """From request args (a mapping of str → str or list) to a ListRequest; 400 on bad input."""
+    filters = []
+    for key in args:
+        if key in reserved or key.startswith("_"):
+            continue
+        name, _, op = key.partition("__")
+        op = op or "eq"
+        if name not in entity.fields or not entity.fields[name].stored:
+            raise BadRequest(f"unknown filter field {name!r} on {entity.id}{suggest(name, list(entity.fields))}")
+        if op not in OPS:
+            raise BadRequest(f"unknown filter operator {op!r}; use one of {', '.join(OPS)}")
+        raw = args.getlist(key) if hasattr(args, "getlist") else [args[key]]
+        for v in raw:
+            filters.append((name, op, v))
+
+    def intarg(name, default, lo, hi):
+        raw = args.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            n = int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+        if not lo <= n <= hi:
+            raise BadRequest(f"{name} must be between {lo} and {hi}")
+        return n
+
+    return ListRequest(filters=filters, q=(args.get("q") or "").strip() or None, sort=args.get("sort") or None,
+                       page=intarg("page", 1, 1, 10 ** 7), per_page=intarg("per_page", entity.per_page, 1, MAX_PER_PAGE),
+                       deleted=str(args.get("deleted", "")).lower() in ("1", "true", "only"))
+
+
+def _value(entity: Entity, name: str, raw, actor_id):
+    f = entity.fields[name]
+    if f.value_type in ("user",) and str(raw) in ("me", "@me"):
+        return actor_id
+    try:
+        v = values.coerce(f, raw) if f.value_type not in ("multiselect", "attachment") else str(raw)
+    except ValueError as e:
+        raise BadRequest(f"filter {name}: {e}") from None
+    return v
+
+
+def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=None) -> list:
+    out = []
+    for name, op, raw in req.filters:
+        col = table.c[name]
+        f = entity.fields[name]
+        if op == "isnull":
+            out.append(col.is_(None) if str(raw).lower() in ("1", "true") else col.is_not(None))
+            continue
+        if op == "in":
+            items = [_value(entity, name, x, actor_id) for x in str(raw).split(",") if x.strip()]
+            out.append(col.in_(items))
+            continue
+        if op == "contains":
+            if f.value_type == "multiselect":
+                out.append(sa.cast(col, sa.Text).contains(f'"{raw}"', autoescape=True))
+            else:
+                out.append(sa.cast(col, sa.String).icontains(str(raw), autoescape=True))
+            continue
+        v = _value(entity, name, raw, actor_id)
+        if f.value_type == "multiselect":
+            out.append(sa.cast(col, sa.Text).contains(f'"{v}"', autoescape=True) if op == "eq"
+                       else ~sa.cast(col, sa.Text).contains(f'"{v}"', autoescape=True))
+            continue
+        if v is None:
+            out.append(col.is_(None) if op == "eq" else col.is_not(None))
+            continue
+        out.append({"eq": col == v, "ne": sa.or_(col != v, col.is_(None)), "lt": col < v, "lte": col <= v,
+                    "gt": col > v, "gte": col >= v}[op])
+    if req.q:
+        fields = [f for f in entity.searchable_fields if f.stored]
+        if fields:
+            out.append(sa.or_(*[sa.cast(table.c[f.id], sa.String).icontains(req.q, autoescape=True)
+                                if f.value_type not in ("string", "text", "email", "phone", "url", "select",
+                                                         "autonumber", "state")
+                                else table.c[f.id].icontains(req.q, autoescape=True) for f in fields]))
+    return out
+
+
+def order_by(entity: Entity, table: sa.Table, sort: str | None) -> list:
+    sort = sort or entity.list_sort or "-id"
+    out = []
+    for part in sort.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        desc = part.startswith("-")
+        name = part.lstrip("-+")
+        f = entity.fields.get(name)
+        if f is None or not f.stored or f.value_type in ("multiselect", "attachment"):
+            raise BadRequest(f"cannot sort by {name!r}{suggest(name, list(entity.fields))}")
+        col = table.c[name]
+        out.append(col.desc() if desc else col.asc())
+    if not any(str(o).split(" ")[0].endswith(".id") for o in out):
+        out.append(table.c.id.desc() if sort.strip().startswith("-") else table.c.id.asc())
+    return out

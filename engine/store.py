@@ -1,0 +1,522 @@
+"""The record store: every read and write of entity records, with the acting user.
+
+One write is one transaction: validation (all field errors at once), defaults, computed fields,
+auto-numbers, child rows, link integrity, uniqueness, rules, optimistic locking (a stale
+`version` is a Conflict) and the events that audit and jobs subscribe to.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import lru_cache
+
+import sqlalchemy as sa
+
+from . import autonumber, events, rules, values
+from .actor import Actor
+from .db import reading, writing
+from .errors import BadRequest, Conflict, NotFound, RuleError, ValidationFailed
+from .model import Config, Entity, Field, label_of
+from .policy import Policy
+from .query import ListRequest, order_by, where_clauses
+from .systables import users
+from .tables import build_metadata
+from .validation import check_input
+
+MESSAGES = {
+    "required": {"en": "is required", "zh": "必填"},
+    "missing_link": {"en": "refers to {entity} #{id}, which does not exist or was deleted",
+                     "zh": "引用的{entity} #{id} 不存在或已删除"},
+    "missing_user": {"en": "user #{id} does not exist or is inactive", "zh": "用户 #{id} 不存在或已停用"},
+    "unique": {"en": "{value!r} is already used by {entity} #{id}", "zh": "{value!r} 已被{entity} #{id} 使用"},
+}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def msg(key: str, lang: str, **kw) -> str:
+    return MESSAGES[key]["zh" if lang.startswith("zh") else "en"].format(**kw)
+
+
+@lru_cache(maxsize=8192)
+def _derefs(expr: str) -> frozenset:
+    return frozenset(n.split(".")[0] for n in rules.names_used(expr) if "." in n)
+
+
+class _Lazy(Mapping):
+    """A linked record (or user) loaded on first access by a rule: `customer.level`."""
+
+    def __init__(self, loader):
+        self._loader, self._data = loader, None
+
+    def _load(self):
+        if self._data is None:
+            self._data = self._loader() or {}
+        return self._data
+
+    def __getitem__(self, k):
+        return self._load()[k]
+
+    def get(self, k, default=None):
+        return self._load().get(k, default)
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
+
+
+class RecordStore:
+    def __init__(self, engine: sa.Engine, config: Config, metadata: sa.MetaData | None = None,
+                 attachments=None, policy: Policy | None = None):
+        self.engine, self.config = engine, config
+        self.metadata = metadata if metadata is not None else build_metadata(config)
+        self.attachments = attachments
+        self.policy = policy or Policy()
+
+    # ---- lookups ------------------------------------------------------------------------
+    def entity(self, name: str) -> Entity:
+        e = self.config.entities.get(name)
+        if e is None or e.child:
+            raise NotFound(f"There is no entity {name!r}.")
+        return e
+
+    def table(self, entity: Entity | str) -> sa.Table:
+        eid = entity if isinstance(entity, str) else entity.id
+        return self.metadata.tables[self.config.entities[eid].table_name]
+
+    def title(self, entity: Entity, record: Mapping) -> str:
+        if entity.title:
+            out = entity.title
+            for f in entity.fields:
+                if "{" + f + "}" in out:
+                    out = out.replace("{" + f + "}", "" if record.get(f) is None else str(record.get(f)))
+            if out.strip():
+                return out
+        for key in ("name", "title", "subject", "code"):
+            if record.get(key):
+                return str(record[key])
+        return f"{entity.label_text()} #{record.get('id')}"
+
+    # ---- reads --------------------------------------------------------------------------
+    def _row(self, conn, entity: Entity, rid, include_deleted=False, for_update=False):
+        t = self.table(entity)
+        try:
+            rid = int(rid)
+        except (TypeError, ValueError):
+            raise NotFound(f"{entity.id} #{rid} does not exist.") from None
+        q = sa.select(t).where(t.c.id == rid)
+        if for_update and conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        row = conn.execute(q).mappings().first()
+        if row is None or (row.get("deleted_at") is not None and not include_deleted):
+            raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
+        return dict(row)
+
+    def _children(self, conn, entity: Entity, rid) -> dict:
+        out = {}
+        for f in entity.table_fields:
+            ct = self.table(f.of)
+            rows = conn.execute(sa.select(ct).where(ct.c.parent_id == rid).order_by(ct.c.idx, ct.c.id)).mappings()
+            out[f.id] = [{k: v for k, v in r.items() if k not in ("parent_id", "idx")} for r in rows]
+        return out
+
+    def _read(self, conn, entity: Entity, rid, include_deleted=False, for_update=False) -> dict:
+        rec = self._row(conn, entity, rid, include_deleted, for_update)
+        rec.update(self._children(conn, entity, rec["id"]))
+        return rec
+
+    def get(self, entity_id: str, rid, actor: Actor, include_deleted=False) -> dict:
+        entity = self.entity(entity_id)
+        with reading(self.engine) as conn:
+            rec = self._read(conn, entity, rid, include_deleted)
+            self._check_scope(conn, entity, actor, rec["id"])
+        self.policy.check(entity, "read", actor, rec)
+        return rec
+
+    def _check_scope(self, conn, entity, actor, rid):
+        t = self.table(entity)
+        clause = self.policy.scope(entity, actor, t)
+        if clause is not None and conn.execute(sa.select(t.c.id).where(t.c.id == rid, clause)).first() is None:
+            raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
+
+    def list(self, entity_id: str, req: ListRequest, actor: Actor) -> dict:
+        entity = self.entity(entity_id)
+        self.policy.check(entity, "read", actor)
+        t = self.table(entity)
+        conds = [t.c.deleted_at.is_not(None) if req.deleted else t.c.deleted_at.is_(None)]
+        scope = self.policy.scope(entity, actor, t)
+        if scope is not None:
+            conds.append(scope)
+        conds += where_clauses(entity, t, req, actor.id)
+        with reading(self.engine) as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one()
+            q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
+                 .limit(req.per_page).offset((req.page - 1) * req.per_page))
+            items = [dict(r) for r in conn.execute(q).mappings()]
+        return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
+
+    def titles(self, entity_id: str, ids) -> dict:
+        """{id: title} for link display, one query."""
+        ids = {int(i) for i in ids if i is not None}
+        if not ids:
+            return {}
+        entity = self.config.entities[entity_id]
+        t = self.table(entity)
+        with reading(self.engine) as conn:
+            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings()
+            return {r["id"]: self.title(entity, r) for r in rows}
+
+    # ---- writes -------------------------------------------------------------------------
+    def create(self, entity_id: str, data, actor: Actor, mode: str = "json", conn=None, trusted=False) -> dict:
+        entity = self.entity(entity_id)
+        self.policy.check(entity, "create", actor)
+        if conn is not None:
+            return self._create(conn, entity, data, actor, mode, trusted)
+        with writing(self.engine) as conn:
+            return self._create(conn, entity, data, actor, mode, trusted)
+
+    def _create(self, conn, entity, data, actor, mode, trusted):
+        vals, children, errors = self._prepare(conn, entity, data, actor, None, mode, trusted)
+        if errors:
+            raise ValidationFailed(errors)
+        for f in entity.user_fields:
+            if f.type == "autonumber" and not vals.get(f.id):
+                vals[f.id] = autonumber.next_value(conn, entity.id, f.id, f.format)
+            if f.type == "state" and not vals.get(f.id):
+                wf = self.config.workflows.get(f.workflow)
+                vals[f.id] = wf.initial if wf else None
+        stamp = now()
+        vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
+        if vals.get("owner") is None:
+            vals["owner"] = actor.id
+        rid = conn.execute(self.table(entity).insert().values(**vals)).inserted_primary_key[0]
+        self._write_children(conn, entity, rid, children)
+        rec = self._read(conn, entity, rid)
+        events.record_created.send(entity.id, conn=conn, record=rec, before=None, actor=actor)
+        return rec
+
+    def update(self, entity_id: str, rid, data, actor: Actor, mode: str = "json", conn=None,
+               trusted=False, version=None) -> dict:
+        entity = self.entity(entity_id)
+        if conn is not None:
+            return self._update(conn, entity, rid, data, actor, mode, trusted, version)
+        with writing(self.engine) as conn:
+            return self._update(conn, entity, rid, data, actor, mode, trusted, version)
+
+    def _update(self, conn, entity, rid, data, actor, mode, trusted, version):
+        if not isinstance(data, dict):
+            raise ValidationFailed({"_body": "expected a JSON object of fields"})
+        current = self._read(conn, entity, rid, for_update=True)
+        self._check_scope(conn, entity, actor, current["id"])
+        self.policy.check(entity, "update", actor, current)
+        version = data.get("version", version)
+        if version is not None:
+            try:
+                version = int(version)
+            except (TypeError, ValueError):
+                raise ValidationFailed({"version": "must be a whole number"}) from None
+            if version != current["version"]:
+                raise self._conflict(conn, entity, current)
+        vals, children, errors = self._prepare(conn, entity, data, actor, current, mode, trusted)
+        if errors:
+            raise ValidationFailed(errors)
+        changed = {k: v for k, v in vals.items() if current.get(k) != v}
+        if not changed and children is None:
+            return current
+        t = self.table(entity)
+        changed.update(version=current["version"] + 1, updated_at=now(), updated_by=actor.id)
+        res = conn.execute(t.update().where(t.c.id == current["id"], t.c.version == current["version"])
+                           .values(**changed))
+        if res.rowcount != 1:
+            raise self._conflict(conn, entity, self._read(conn, entity, rid, include_deleted=True))
+        if children is not None:
+            self._write_children(conn, entity, current["id"], children, replace=True)
+        rec = self._read(conn, entity, current["id"])
+        events.record_updated.send(entity.id, conn=conn, record=rec, before=current, actor=actor)
+        return rec
+
+    def _conflict(self, conn, entity, current) -> Conflict:
+        who = None
+        if current.get("updated_by"):
+            who = conn.execute(sa.select(users.c.username).where(users.c.id == current["updated_by"])).scalar()
+        return Conflict(f"{entity.label_text()} #{current['id']} was changed by {who or 'someone else'} at "
+                        f"{current.get('updated_at')} (now version {current['version']}); reload it or overwrite.",
+                        current=current)
+
+    def delete(self, entity_id: str, rid, actor: Actor, version=None) -> None:
+        entity = self.entity(entity_id)
+        with writing(self.engine) as conn:
+            current = self._read(conn, entity, rid)
+            self._check_scope(conn, entity, actor, current["id"])
+            self.policy.check(entity, "delete", actor, current)
+            if version is not None and int(version) != current["version"]:
+                raise self._conflict(conn, entity, current)
+            t = self.table(entity)
+            res = conn.execute(t.update().where(t.c.id == current["id"], t.c.deleted_at.is_(None),
+                                                t.c.version == current["version"])
+                               .values(deleted_at=now(), version=current["version"] + 1, updated_by=actor.id))
+            if res.rowcount != 1:
+                raise self._conflict(conn, entity, current)
+            events.record_deleted.send(entity.id, conn=conn, record=current, before=current, actor=actor)
+
+    def restore(self, entity_id: str, rid, actor: Actor) -> dict:
+        entity = self.entity(entity_id)
+        with writing(self.engine) as conn:
+            current = self._read(conn, entity, rid, include_deleted=True)
+            self.policy.check(entity, "restore", actor, current)
+            if current["deleted_at"] is None:
+                return current
+            t = self.table(entity)
+            conn.execute(t.update().where(t.c.id == current["id"])
+                         .values(deleted_at=None, version=current["version"] + 1, updated_by=actor.id, updated_at=now()))
+            rec = self._read(conn, entity, current["id"])
+            events.record_restored.send(entity.id, conn=conn, record=rec, before=current, actor=actor)
+            return rec
+
+    # ---- validation -----------------------------------------------------------------------
+    def _writable(self, f: Field, trusted: bool) -> bool:
+        if trusted:
+            return not f.system or f.id == "owner"
+        return f.writable
+
+    def _prepare(self, conn, entity: Entity, data, actor: Actor, current: dict | None, mode: str, trusted: bool):
+        """Coerce, default, compute and check. Returns (column values, child rows or None, errors)."""
+        lang = actor.language
+        if not isinstance(data, dict):
+            return {}, None, {"_body": "expected a JSON object of fields"}
+        errors = check_input(entity, data, partial=current is not None) if mode == "json" else {}
+        if mode != "json":
+            for k in data:
+                if k not in entity.fields and k != "version":
+                    errors.setdefault(k, "unknown field")
+        incoming, children = {}, None
+        for key, raw in data.items():
+            f = entity.fields.get(key)
+            if f is None or key in errors or not self._writable(f, trusted):
+                continue
+            if f.type == "table":
+                rows, row_errors = self._prepare_rows(conn, entity, f, raw, actor)
+                errors.update(row_errors)
+                children = (children or {}) | {f.id: rows}
+                continue
+            if f.type == "attachment" and isinstance(raw, dict) and "content_base64" in raw:
+                if self.attachments is None:
+                    errors[key] = "attachments are not configured"
+                    continue
+                try:
+                    raw = self.attachments.put_base64(raw, f.max_size_mb)
+                except ValueError as e:
+                    errors[key] = str(e)
+                    continue
+            try:
+                incoming[key] = values.coerce(f, raw)
+            except ValueError as e:
+                errors[key] = str(e)
+        merged = {f.id: None for f in entity.stored_fields}
+        if current:
+            merged.update({k: v for k, v in current.items() if k in merged})
+        merged.update(incoming)
+        names_rows = dict(children or {})
+        if current is not None:
+            for f in entity.table_fields:
+                names_rows.setdefault(f.id, current.get(f.id, []))
+        else:
+            for f in entity.table_fields:
+                names_rows.setdefault(f.id, [])
+        if current is None:
+            for f in entity.user_fields:
+                if f.stored and f.id not in incoming and f.default is not None and not f.computed:
+                    try:
+                        merged[f.id] = self._default(conn, entity, f, merged, names_rows, actor)
+                    except (ValueError, RuleError) as e:
+                        errors.setdefault(f.id, f"default: {e}")
+            if merged.get("owner") is None:
+                merged["owner"] = actor.id
+        self._compute(conn, entity, merged, names_rows, actor, errors)
+        for f in entity.user_fields:
+            if not f.stored or f.id in errors:
+                continue
+            v = merged.get(f.id)
+            if f.required and values.empty(v) and not f.computed and f.type not in ("autonumber", "state"):
+                if current is None or f.id in incoming or current.get(f.id) is not None:
+                    errors[f.id] = msg("required", lang)
+                continue
+            problem = values.check_limits(f, v) if f.id in incoming or f.computed else None
+            if problem:
+                errors[f.id] = problem
+        self._check_links(conn, entity, merged, incoming, errors, lang)
+        self._check_unique(conn, entity, merged, incoming, current, errors, lang)
+        if not errors:
+            self._check_rules(conn, entity, merged, names_rows, actor, errors, current)
+        stored = {k: v for k, v in merged.items() if k in incoming or entity.fields[k].computed
+                  or (current is None and v is not None)}
+        return stored, children, errors
+
+    def _default(self, conn, entity, f: Field, merged, rows, actor):
+        d = f.default
+        if isinstance(d, str) and rules.is_call_expression(d):
+            d = rules.evaluate(d, self._names(conn, entity, merged, rows, d), actor.id,
+                               rule=f"{f.id}.default", source=entity.file)
+        return values.coerce(f, d)
+
+    def _names(self, conn, entity: Entity, merged: dict, rows: dict, expr: str) -> dict:
+        names = {f: merged.get(f) for f in entity.fields}
+        names.update(rows)
+        for base in _derefs(expr):
+            f = entity.fields.get(base)
+            if f is None or merged.get(base) is None:
+                continue
+            names[base] = self._lazy(conn, f, merged[base])
+        return names
+
+    def _lazy(self, conn, f: Field, rid):
+        if f.value_type == "user":
+            def load_user():
+                row = conn.execute(sa.select(users.c.id, users.c.username, users.c.full_name, users.c.email,
+                                             users.c.manager, users.c.roles, users.c.language)
+                                   .where(users.c.id == rid)).mappings().first()
+                return dict(row) if row else None
+            return _Lazy(load_user)
+        target = self.config.entities[f.to]
+
+        def load_record():
+            t = self.table(target)
+            row = conn.execute(sa.select(t).where(t.c.id == rid)).mappings().first()
+            return dict(row) if row else None
+        return _Lazy(load_record)
+
+    def _compute(self, conn, entity, merged, rows, actor, errors):
+        for f in entity.user_fields:
+            if not f.computed or not f.stored:
+                continue
+            try:
+                v = rules.evaluate(f.compute, self._names(conn, entity, merged, rows, f.compute), actor.id,
+                                   rule=f"{entity.id}.{f.id}.compute", source=entity.file,
+                                   record=f"{entity.id} #{merged.get('id') or 'new'}")
+                merged[f.id] = values.coerce(f, v) if v is not None else None
+            except RuleError as e:
+                if _none_involved(f.compute, merged):
+                    merged[f.id] = None
+                else:
+                    errors[f.id] = e.message
+            except ValueError as e:
+                errors[f.id] = f"computed value: {e}"
+
+    def _prepare_rows(self, conn, entity, f: Field, raw, actor):
+        errors = {}
+        if not isinstance(raw, list):
+            return [], {f.id: "expected a list of rows"}
+        child = self.config.entities[f.of]
+        rows = []
+        for i, row in enumerate(raw):
+            if not isinstance(row, dict):
+                errors[f"{f.id}.{i}"] = "expected an object of fields"
+                continue
+            out = {}
+            for key, v in row.items():
+                cf = child.fields.get(key)
+                if key in ("id", "parent_id", "idx"):
+                    continue
+                if cf is None:
+                    errors[f"{f.id}.{i}.{key}"] = "unknown field"
+                    continue
+                if cf.computed or cf.readonly:
+                    continue
+                try:
+                    out[key] = values.coerce(cf, v)
+                except ValueError as e:
+                    errors[f"{f.id}.{i}.{key}"] = str(e)
+            for cf in child.user_fields:
+                out.setdefault(cf.id, None)
+                if out[cf.id] is None and cf.default is not None and not cf.computed:
+                    try:
+                        out[cf.id] = self._default(conn, child, cf, out, {}, actor)
+                    except (ValueError, RuleError):
+                        pass
+            row_errors = {}
+            self._compute(conn, child, out, {}, actor, row_errors)
+            for cf in child.user_fields:
+                if cf.required and values.empty(out.get(cf.id)) and not cf.computed:
+                    row_errors.setdefault(cf.id, msg("required", actor.language))
+                elif (p := values.check_limits(cf, out.get(cf.id))):
+                    row_errors.setdefault(cf.id, p)
+            link_errors = {}
+            self._check_links(conn, child, out, out, link_errors, actor.language)
+            row_errors.update(link_errors)
+            errors.update({f"{f.id}.{i}.{k}": v for k, v in row_errors.items()})
+            rows.append(out)
+        return rows, errors
+
+    def _write_children(self, conn, entity, rid, children, replace=False):
+        if not children:
+            return
+        for fid, rows in children.items():
+            ct = self.table(entity.fields[fid].of)
+            if replace:
+                conn.execute(ct.delete().where(ct.c.parent_id == rid))
+            if rows:
+                conn.execute(ct.insert(), [{**r, "parent_id": rid, "idx": i} for i, r in enumerate(rows)])
+
+    def _check_links(self, conn, entity, merged, incoming, errors, lang):
+        for f in entity.fields.values():
+            if f.id not in incoming or f.id in errors or merged.get(f.id) is None:
+                continue
+            rid = merged[f.id]
+            if f.value_type == "link":
+                target = self.config.entities[f.to]
+                t = self.table(target)
+                ok = conn.execute(sa.select(t.c.id).where(t.c.id == rid, t.c.deleted_at.is_(None))).first()
+                if ok is None:
+                    errors[f.id] = msg("missing_link", lang, entity=target.label_text(lang), id=rid)
+            elif f.value_type == "user":
+                ok = conn.execute(sa.select(users.c.id).where(users.c.id == rid, users.c.active.is_(True))).first()
+                if ok is None:
+                    errors[f.id] = msg("missing_user", lang, id=rid)
+
+    def _check_unique(self, conn, entity, merged, incoming, current, errors, lang):
+        t = self.table(entity)
+        for f in entity.user_fields:
+            if not f.unique or f.id in errors or merged.get(f.id) is None or f.id not in incoming:
+                continue
+            q = sa.select(t.c.id).where(t.c[f.id] == merged[f.id])
+            if current is not None:
+                q = q.where(t.c.id != current["id"])
+            other = conn.execute(q.limit(1)).scalar()
+            if other is not None:
+                errors[f.id] = msg("unique", lang, value=merged[f.id], entity=entity.label_text(lang), id=other)
+
+    def _check_rules(self, conn, entity, merged, rows, actor, errors, current):
+        record = f"{entity.id} #{current['id']}" if current else f"new {entity.id}"
+        for r in entity.rules:
+            try:
+                if r.when:
+                    names = self._names(conn, entity, merged, rows, r.when)
+                    if not rules.evaluate(r.when, names, actor.id, rule=r.name, source=r.source, record=record):
+                        continue
+                names = self._names(conn, entity, merged, rows, r.check)
+                ok = rules.evaluate(r.check, names, actor.id, rule=r.name, source=r.source, record=record)
+            except RuleError:
+                if _none_involved(r.check, merged) or (r.when and _none_involved(r.when, merged)):
+                    continue  # nothing to compare yet: required-ness is checked elsewhere
+                raise
+            if not ok:
+                key = r.field or next((n for n in sorted(rules.names_used(r.check)) if n in entity.fields), "_record")
+                errors.setdefault(key, label_of(r.message, actor.language, r.name))
+
+
+def _none_involved(expr: str, merged: dict) -> bool:
+    return any(merged.get(n.split(".")[0]) is None for n in rules.names_used(expr))
+
+
+def check_entity_exists(config: Config, name: str) -> Entity:
+    e = config.entities.get(name)
+    if e is None or e.child:
+        raise NotFound(f"There is no entity {name!r}.")
+    return e
+
+
+__all__ = ["RecordStore", "BadRequest", "ListRequest"]

@@ -1,0 +1,158 @@
+"""Field values: from JSON input to Python/DB values, and back to JSON.
+
+`coerce()` raises ValueError with a message a person can act on; the store collects them per field.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
+
+from .model import Field
+
+EMAIL_RX = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RX = re.compile(r"^\+?[0-9 ()\-.]{3,40}$")
+URL_RX = re.compile(r"^https?://[^\s]+$", re.I)
+TRUE = {"true", "1", "yes", "on"}
+FALSE = {"false", "0", "no", "off"}
+
+
+def empty(v) -> bool:
+    return v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, (list, tuple)) and not v)
+
+
+def _decimal(v, f: Field) -> Decimal:
+    if isinstance(v, bool):
+        raise ValueError("expected a number")
+    try:
+        d = Decimal(str(v).strip().replace(",", "")) if not isinstance(v, Decimal) else v
+    except InvalidOperation:
+        raise ValueError(f"{v!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError("expected a finite number")
+    scale = f.scale if f.scale is not None else 2
+    q = d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    precision = f.precision or (9 if f.value_type == "percent" else 18)
+    if len(q.as_tuple().digits) - max(0, -q.as_tuple().exponent) > precision - scale:
+        raise ValueError(f"the number is too large (at most {precision - scale} digits before the decimal point)")
+    return q
+
+
+def coerce(f: Field, v):
+    """Turn an input value into the stored Python value, or raise ValueError."""
+    if empty(v):
+        return [] if f.value_type == "multiselect" and v == [] else None
+    t = f.value_type
+    if t in ("string", "text", "email", "phone", "url", "select", "autonumber", "state"):
+        if isinstance(v, (dict, list, bool)):
+            raise ValueError("expected text")
+        s = str(v).strip() if t != "text" else str(v)
+        if t == "email" and not EMAIL_RX.match(s):
+            raise ValueError(f"{s!r} is not an e-mail address")
+        if t == "phone" and not PHONE_RX.match(s):
+            raise ValueError(f"{s!r} is not a phone number")
+        if t == "url" and not URL_RX.match(s):
+            raise ValueError(f"{s!r} is not a web address (http:// or https://)")
+        if t == "select" and f.options and s not in f.option_values:
+            raise ValueError(f"{s!r} is not one of {', '.join(f.option_values)}")
+        return s
+    if t == "integer":
+        if isinstance(v, bool):
+            raise ValueError("expected a whole number")
+        try:
+            d = Decimal(str(v).strip())
+        except InvalidOperation:
+            raise ValueError(f"{v!r} is not a whole number") from None
+        if d != d.to_integral_value():
+            raise ValueError(f"{v!r} is not a whole number")
+        if abs(d) > 2 ** 31 - 1:
+            raise ValueError("the number is too large")
+        return int(d)
+    if t in ("decimal", "money", "percent"):
+        return _decimal(v, f)
+    if t == "boolean":
+        if isinstance(v, bool):
+            return v
+        s = str(v).strip().lower()
+        if s in TRUE:
+            return True
+        if s in FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if t == "date":
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, dt.date):
+            return v
+        try:
+            return dt.date.fromisoformat(str(v).strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
+    if t == "datetime":
+        if isinstance(v, dt.datetime):
+            d = v
+        else:
+            try:
+                d = dt.datetime.fromisoformat(str(v).strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{v!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+        if d.tzinfo is not None:
+            d = d.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return d
+    if t == "multiselect":
+        items = v if isinstance(v, list) else [x.strip() for x in str(v).split(",") if x.strip()]
+        bad = [x for x in items if not isinstance(x, str) or (f.options and x not in f.option_values)]
+        if bad:
+            raise ValueError(f"{', '.join(map(str, bad))} not among {', '.join(f.option_values)}")
+        return list(dict.fromkeys(items))
+    if t in ("link", "user"):
+        if isinstance(v, dict) and "id" in v:
+            v = v["id"]
+        if isinstance(v, bool):
+            raise ValueError("expected a record id")
+        try:
+            return int(str(v).strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not a record id") from None
+    if t == "attachment":
+        if not isinstance(v, dict) or "sha256" not in v:
+            raise ValueError("expected an uploaded file")
+        return {k: v[k] for k in ("name", "sha256", "size", "mime") if k in v}
+    raise ValueError(f"unsupported type {t}")
+
+
+def to_json(f: Field | None, v):
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        return v.replace(microsecond=0).isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def check_limits(f: Field, v) -> str | None:
+    """Length, range and pattern checks on a coerced value; a message or None."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        if f.max_length and len(v) > f.max_length:
+            return f"at most {f.max_length} characters ({len(v)} given)"
+        if f.min_length and len(v) < f.min_length:
+            return f"at least {f.min_length} characters"
+        from .tables import DEFAULT_LENGTH
+        limit = DEFAULT_LENGTH.get(f.value_type)
+        if limit and not f.max_length and len(v) > limit:
+            return f"at most {limit} characters ({len(v)} given)"
+        if f.pattern and not re.fullmatch(f.pattern, v):
+            return f"does not match the expected pattern {f.pattern}"
+    if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+        if f.min is not None and v < Decimal(str(f.min)):
+            return f"must be at least {f.min}"
+        if f.max is not None and v > Decimal(str(f.max)):
+            return f"must be at most {f.max}"
+        if f.value_type == "percent" and f.min is None and f.max is None and not (0 <= v <= 100) and not f.computed:
+            return "must be between 0 and 100"
+    return None

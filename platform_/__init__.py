@@ -1,0 +1,1 @@
+"""The running service around the engine: settings, runtime, auth, REST API, CLI."""

@@ -1,0 +1,169 @@
+"""REST API under /api/v1 (DESIGN.md "Public contracts"): CRUD, list queries, OpenAPI."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from engine.errors import (BadRequest, Conflict, EngineError, Forbidden, MigrationRefused, NotFound, RuleError,
+                           ValidationFailed)
+from engine.query import parse_args
+
+from .auth import actor_for_token
+from .openapi import openapi_document
+from .serialize import record_json
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422, BadRequest: 400, RuleError: 422,
+          MigrationRefused: 409}
+
+
+def runtime():
+    return current_app.extensions["crm"]
+
+
+def error(status: int, code: str, message: str, fields=None, **extra):
+    body = {"error": {"code": code, "message": message, **extra}}
+    if fields:
+        body["error"]["fields"] = fields
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(e: EngineError):
+    status = next((s for cls, s in STATUS.items() if isinstance(e, cls)), 500)
+    extra = {}
+    if isinstance(e, Conflict) and e.current is not None and g.get("entity") is not None:
+        extra["current"] = record_json(runtime().config, g.entity, e.current)
+    return error(status, e.code, e.message, getattr(e, "fields", None), **extra)
+
+
+@bp.errorhandler(404)
+def _not_found(_e):
+    return error(404, "not_found", f"No API endpoint at {request.path}.")
+
+
+@bp.errorhandler(405)
+def _method(_e):
+    return error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+
+
+@bp.errorhandler(500)
+def _server_error(_e):
+    return error(500, "internal_error", "The server failed to handle this request; it has been logged.")
+
+
+@bp.before_request
+def _authenticate():
+    rt = runtime()
+    if rt.store is None:
+        return error(503, "config_invalid", "The configuration does not load: "
+                     + "; ".join(str(p) for p in rt.problems[:5]))
+    rt.ensure_schema()
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    actor = actor_for_token(rt.engine, token) if token else None
+    if actor is None:
+        return error(401, "unauthorized", "Send a valid API token as 'Authorization: Bearer <token>' "
+                     "(create one with `flask crm token create --user NAME`).")
+    lang = request.headers.get("Accept-Language", "")
+    if lang.lower().startswith("zh"):
+        from dataclasses import replace
+        actor = replace(actor, language="zh")
+    g.actor = actor
+
+
+def _body():
+    if not request.data:
+        return {}
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object of fields.")
+    return data
+
+
+def _entity(name):
+    e = runtime().store.entity(name)
+    g.entity = e
+    return e
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(runtime().config))
+
+
+@bp.get("/me")
+def me():
+    a = g.actor
+    return jsonify({"id": a.id, "username": a.username, "roles": list(a.roles), "language": a.language})
+
+
+@bp.post("/admin/reload")
+def reload_config():
+    if not g.actor.is_admin:
+        raise Forbidden("Only an administrator may reload the configuration.")
+    rt = runtime()
+    ok = rt.load()
+    if ok:
+        rt.ensure_schema()
+        return jsonify({"reloaded": True, "digest": rt.config.digest})
+    return error(422, "config_invalid", "The new configuration has errors; still serving the last good one.",
+                 problems=[str(p) for p in rt.problems])
+
+
+@bp.get("/<entity>")
+def list_records(entity):
+    e = _entity(entity)
+    store = runtime().store
+    req = parse_args(e, request.args)
+    result = store.list(entity, req, g.actor)
+    result["items"] = [record_json(store.config, e, r) for r in result["items"]]
+    return jsonify(result)
+
+
+@bp.post("/<entity>")
+def create_record(entity):
+    e = _entity(entity)
+    store = runtime().store
+    rec = store.create(entity, _body(), g.actor)
+    resp = jsonify(record_json(store.config, e, rec))
+    resp.status_code = 201
+    resp.headers["Location"] = f"{request.base_url.rstrip('/')}/{rec['id']}"
+    return resp
+
+
+@bp.get("/<entity>/<int:rid>")
+def get_record(entity, rid):
+    e = _entity(entity)
+    store = runtime().store
+    return jsonify(record_json(store.config, e, store.get(entity, rid, g.actor)))
+
+
+@bp.route("/<entity>/<int:rid>", methods=["PATCH", "PUT"])
+def update_record(entity, rid):
+    e = _entity(entity)
+    store = runtime().store
+    version = request.headers.get("If-Match")
+    rec = store.update(entity, rid, _body(), g.actor, version=version.strip('"') if version else None)
+    return jsonify(record_json(store.config, e, rec))
+
+
+@bp.delete("/<entity>/<int:rid>")
+def delete_record(entity, rid):
+    _entity(entity)
+    version = request.args.get("version") or (request.headers.get("If-Match") or "").strip('"') or None
+    runtime().store.delete(entity, rid, g.actor, version=version)
+    return "", 204
+
+
+@bp.post("/<entity>/<int:rid>/restore")
+def restore_record(entity, rid):
+    e = _entity(entity)
+    store = runtime().store
+    return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor)))

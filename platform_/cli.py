@@ -1,0 +1,195 @@
+"""`flask crm …` commands (DESIGN.md "Public contracts")."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from engine.errors import ConfigInvalid, EngineError, MigrationRefused
+from engine.loader import load_config
+
+from . import auth
+
+crm = AppGroup("crm", help="Manage the CRM: config, schema, demo data, users and tokens.")
+
+
+def runtime():
+    return current_app.extensions["crm"]
+
+
+def _loaded():
+    rt = runtime()
+    if rt.config is None:
+        click.echo(f"The configuration in {rt.config_dir} does not load:", err=True)
+        for p in rt.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(1)
+    return rt
+
+
+@crm.command("check")
+@click.argument("directory", required=False)
+def check(directory):
+    """Validate a config folder (default: the configured one); print every error; exit 1 on error."""
+    directory = directory or runtime().config_dir
+    try:
+        cfg = load_config(directory)
+    except ConfigInvalid as e:
+        for p in e.problems:
+            click.echo(str(p))
+        click.echo(f"{len(e.problems)} problem(s) found in {directory}", err=True)
+        sys.exit(1)
+    click.echo(f"{directory}: OK ({len(cfg.entities)} entities, {len(cfg.forms)} forms, "
+               f"{len(cfg.workflows)} workflows)")
+
+
+def _print_plan(steps):
+    if not steps:
+        click.echo("The database matches the config: nothing to do.")
+        return
+    for s in steps:
+        click.echo(s.describe())
+    risky = sum(1 for s in steps if s.destructive)
+    click.echo(f"{len(steps)} step(s), {risky} risky (marked !; applied only with --allow-destructive).")
+
+
+@crm.command("init")
+def init():
+    """Create or migrate the tables for the loaded config (additive steps only)."""
+    rt = _loaded()
+    applied = rt.migrator().apply(only_safe=True)
+    click.echo(f"Database ready: {len(applied)} step(s) applied.")
+    left = [s for s in rt.migrator().plan() if s.destructive]
+    if left:
+        click.echo("Risky steps wait for `flask crm migrate --apply --allow-destructive`:")
+        _print_plan(left)
+
+
+@crm.command("migrate")
+@click.option("--plan", "show_plan", is_flag=True, help="Show the steps without applying them.")
+@click.option("--apply", "do_apply", is_flag=True, help="Apply the steps.")
+@click.option("--allow-destructive", is_flag=True, help="Also apply risky steps (renames, removals, type changes).")
+@click.option("--purge", is_flag=True, help="Drop columns and tables kept by earlier removals (needs --allow-destructive).")
+def migrate(show_plan, do_apply, allow_destructive, purge):
+    """Compare the config with the database; show or apply the plan."""
+    rt = _loaded()
+    m = rt.migrator()
+    if purge:
+        if not allow_destructive:
+            click.echo("--purge drops data kept by earlier removals; repeat with --allow-destructive.", err=True)
+            sys.exit(1)
+        for name in m.purge_removed():
+            click.echo(f"dropped {name}")
+        return
+    if not do_apply:
+        _print_plan(m.plan())
+        return
+    try:
+        applied = m.apply(allow_destructive=allow_destructive)
+    except MigrationRefused as e:
+        click.echo(e.message, err=True)
+        sys.exit(1)
+    _print_plan(applied)
+    click.echo("Applied." if applied else "")
+
+
+@crm.command("demo")
+@click.option("--records", default=200, show_default=True, type=click.IntRange(1, 5_000_000))
+@click.option("--seed", default=0, type=int)
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has records.")
+def demo(records, seed, if_empty):
+    """Fill the database with realistic, consistent demo data."""
+    from engine import demo as demo_data
+    rt = _loaded()
+    rt.migrator().apply(only_safe=True)
+    if if_empty and not demo_data.is_empty(rt.engine, rt.config, rt.store.metadata):
+        click.echo("The database already has records; no demo data added.")
+        return
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(entity, done, total):
+        if time.monotonic() - last[0] > 2 or done == total:
+            last[0] = time.monotonic()
+            click.echo(f"  {entity}: {done}/{total}")
+
+    counts = demo_data.generate(rt.engine, rt.config, rt.store.metadata, records, seed=seed, progress=progress)
+    click.echo(f"Demo data: {sum(counts.values())} records in {time.monotonic() - started:.1f} s "
+               f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
+
+
+@crm.group("user")
+def user():
+    """Users."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--password", required=True)
+@click.option("--role", "roles", multiple=True, default=("staff",), show_default=True,
+              help="Role (repeat or comma-separate for several): admin, staff, sales, sales_manager, …")
+@click.option("--full-name")
+@click.option("--email")
+@click.option("--language", type=click.Choice(["en", "zh"]))
+@click.option("--manager", help="User name of the manager.")
+@click.option("--if-missing", is_flag=True, help="Do nothing if the user exists.")
+def user_create(name, password, roles, full_name, email, language, manager, if_missing):
+    rt = _loaded()
+    rt.migrator().apply(only_safe=True)
+    if if_missing and auth.find_user(rt.engine, name):
+        click.echo(f"User {name} exists.")
+        return
+    roles = [r.strip() for part in roles for r in part.split(",") if r.strip()]
+    manager_id = None
+    if manager:
+        row = auth.find_user(rt.engine, manager)
+        if row is None:
+            raise click.ClickException(f"no user named {manager!r}")
+        manager_id = row["id"]
+    try:
+        uid = auth.create_user(rt.engine, name, password, roles, full_name, email, language, manager_id)
+    except EngineError as e:
+        raise click.ClickException(e.message)
+    click.echo(f"User {name} created (id {uid}, roles {', '.join(roles)}).")
+
+
+@user.command("list")
+def user_list():
+    for u in auth.list_users(_loaded().engine):
+        click.echo(f"{u['id']:>5} {u['username']:<20} {','.join(u['roles'] or ()):<30} "
+                   f"{'active' if u['active'] else 'inactive'}")
+
+
+@crm.group("token")
+def token():
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--user", "username", required=True)
+@click.option("--name", default=None)
+def token_create(username, name):
+    """Create an API token; it is printed once, as the last line."""
+    rt = _loaded()
+    rt.migrator().apply(only_safe=True)
+    try:
+        value = auth.create_token(rt.engine, username, name)
+    except EngineError as e:
+        raise click.ClickException(e.message)
+    click.echo(f"Token for {username} (send as 'Authorization: Bearer <token>'; it is not shown again):")
+    click.echo(value)
+
+
+@crm.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst):
+    """Run an rq worker for background jobs (needs REDIS_URL)."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker is needed.")
+    from redis import Redis
+    from rq import Worker
+    Worker(["crm"], connection=Redis.from_url(url)).work(burst=burst)

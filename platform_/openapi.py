@@ -1,0 +1,65 @@
+"""An OpenAPI 3.1 document generated from the loaded config (A10)."""
+from __future__ import annotations
+
+from engine.model import Config
+from engine.validation import field_schema, input_schema
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _record_schema(config: Config, entity) -> dict:
+    props = {}
+    for f in entity.fields.values():
+        if f.type == "table":
+            props[f.id] = {"type": "array", "items": {"$ref": f"#/components/schemas/{f.of}"}}
+        else:
+            props[f.id] = field_schema(f)
+    return {"type": "object", "properties": props, "title": entity.label.get("en")}
+
+
+def openapi_document(config: Config) -> dict:
+    schemas = {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}
+    paths = {}
+    for e in config.entities.values():
+        schemas[e.id] = _record_schema(config, e)
+        if e.child:
+            continue
+        schemas[f"{e.id}_input"] = input_schema(e, partial=False)
+        ref = {"$ref": f"#/components/schemas/{e.id}"}
+        errors = {str(c): {"description": d, "content": {"application/json": {"schema": ERROR}}}
+                  for c, d in ((400, "bad request"), (401, "no or bad token"), (403, "forbidden"),
+                               (404, "not found"), (409, "version conflict"), (422, "invalid fields"))}
+        params = [{"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text search"},
+                  {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "-field,field"},
+                  {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                  {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
+        for f in e.stored_fields:
+            params.append({"name": f.id, "in": "query", "required": False, "schema": {"type": "string"},
+                           "description": f"{f.label.get('en')}; also {f.id}__ne|lt|lte|gt|gte|in|contains"})
+        tag = e.label.get("en", e.id)
+        paths[f"/api/v1/{e.id}"] = {
+            "get": {"tags": [tag], "summary": f"List {tag}", "parameters": params, "responses": {
+                "200": {"description": "a page", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"items": {"type": "array", "items": ref},
+                                                     "total": {"type": "integer"}, "page": {"type": "integer"},
+                                                     "per_page": {"type": "integer"}}}}}}, **errors}},
+            "post": {"tags": [tag], "summary": f"Create a {tag}", "requestBody": {"content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{e.id}_input"}}}},
+                "responses": {"201": {"description": "created", "content": {"application/json": {"schema": ref}}}, **errors}},
+        }
+        rid = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+        paths[f"/api/v1/{e.id}/{{id}}"] = {
+            "get": {"tags": [tag], "parameters": rid, "responses": {"200": {"description": "the record", "content": {
+                "application/json": {"schema": ref}}}, **errors}},
+            "patch": {"tags": [tag], "parameters": rid, "requestBody": {"content": {"application/json": {
+                "schema": input_schema(e, partial=True)}}},
+                "responses": {"200": {"description": "updated", "content": {"application/json": {"schema": ref}}}, **errors}},
+            "delete": {"tags": [tag], "parameters": rid, "responses": {"204": {"description": "moved to the recycle bin"},
+                                                                       **errors}},
+        }
+    return {"openapi": "3.1.0", "info": {"title": (config.pack.label.get("en") if config.pack else "CRM") + " API",
+                                         "version": config.pack.version if config.pack else "0"},
+            "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}], "paths": paths}

@@ -1,0 +1,61 @@
+"""The live engine of one app: the last good config, its tables and its record store.
+
+Reloading a broken config keeps serving the last good one and keeps the problems to show.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from engine.attachments import AttachmentStore
+from engine.db import make_engine
+from engine.errors import ConfigInvalid
+from engine.loader import load_config
+from engine.migrator import Migrator
+from engine.policy import AdminDeletesOnly
+from engine.store import RecordStore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, database_url: str, config_dir: str, attachments_dir: str):
+        self.engine = make_engine(database_url)
+        self.config_dir = config_dir
+        self.attachments = AttachmentStore(attachments_dir)
+        self.config = None
+        self.store: RecordStore | None = None
+        self.problems: list = []
+        self._schema_ready = False
+        self._lock = threading.Lock()
+
+    def load(self) -> bool:
+        """(Re)load the config folder. On error keep the last good config; return success."""
+        try:
+            config = load_config(self.config_dir)
+        except ConfigInvalid as e:
+            self.problems = e.problems
+            log.error("config not loaded, %s", e.message if self.config is None
+                      else "still serving the last good config:\n" + e.message)
+            return False
+        migrator = Migrator(self.engine, config)
+        with self._lock:
+            self.config = config
+            self.problems = []
+            self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments, AdminDeletesOnly())
+            self._schema_ready = False
+        return True
+
+    def migrator(self) -> Migrator:
+        return Migrator(self.engine, self.config)
+
+    def ensure_schema(self) -> None:
+        """Apply the additive part of the plan once per loaded config (start-up, reload)."""
+        if self._schema_ready or self.config is None:
+            return
+        with self._lock:
+            if not self._schema_ready:
+                applied = self.migrator().apply(only_safe=True)
+                if applied:
+                    log.info("applied %d additive migration step(s)", len(applied))
+                self._schema_ready = True
