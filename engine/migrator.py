@@ -287,7 +287,11 @@ class Migrator:
         order = {"drop_index": 0, "remove_entity": 1, "create_table": 2, "rename_column": 3, "remove_field": 4,
                  "add_column": 5, "widen_column": 6, "change_type": 6, "require_field": 7, "note_required": 8,
                  "create_index": 9}
+        created = []
         for s in sorted(steps, key=lambda s: order[s.kind]):
+            if s.kind == "create_index" and created and not sqlite:
+                self._add_deferred_fks(conn, created)
+                created = []
             if s.kind == "drop_index":
                 ops.drop_index(s.payload["name"], table_name=s.table)
             elif s.kind == "remove_entity":
@@ -297,6 +301,7 @@ class Migrator:
                 ops.rename_table(s.table, self._free_name(conn, s.table, None))
             elif s.kind == "create_table":
                 s.payload["table"].create(conn)
+                created.append(s.payload["table"])
             elif s.kind == "rename_column":
                 with ops.batch_alter_table(s.table) as b:
                     b.alter_column(s.column, new_column_name=s.payload["new"])
@@ -328,6 +333,16 @@ class Migrator:
                     conn.execute(t.update().where(t.c[s.column].is_(None)).values({s.column: s.payload["fill"]}))
             elif s.kind == "create_index":
                 s.payload["index"].create(conn)
+
+        if created and not sqlite:
+            self._add_deferred_fks(conn, created)
+
+    @staticmethod
+    def _add_deferred_fks(conn, tables):
+        for t in tables:
+            for fk in t.foreign_key_constraints:
+                if fk.use_alter:
+                    conn.execute(sa.schema.AddConstraint(fk))
 
     def _free_name(self, conn, table, column):
         insp = sa.inspect(conn)

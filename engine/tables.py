@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .model import Config, Entity, Field
+from . import wftables  # noqa: F401  (registers the workflow tables on SYSTEM)
 from .systables import SYSTEM
 
 DEFAULT_LENGTH = {"string": 255, "email": 254, "phone": 64, "url": 1024, "select": 100, "autonumber": 64, "state": 64}
@@ -69,7 +70,10 @@ def _columns(e: Entity, config: Config):
             continue
         args = []
         if f.value_type == "link" and f.to in config.entities:
-            args.append(sa.ForeignKey(f"{config.entities[f.to].table_name}.id"))
+            # use_alter: links may form cycles (a lead links its opportunity and back); PostgreSQL
+            # gets these constraints after all new tables exist, SQLite inline.
+            args.append(sa.ForeignKey(f"{config.entities[f.to].table_name}.id", use_alter=True,
+                                      name=index_name(e.table_name, [f.id]).replace("ix_", "fk_", 1)))
         elif f.value_type == "user":
             args.append(sa.ForeignKey("sys_user.id"))
         cols.append(sa.Column(f.id, column_type(f), *args, nullable=True))

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from engine.errors import (BadRequest, Conflict, EngineError, Forbidden, MigrationRefused, NotFound, RuleError,
                            ValidationFailed)
+from engine import approvals
 from engine.query import parse_args
 
 from .auth import actor_for_token
@@ -167,3 +168,78 @@ def restore_record(entity, rid):
     e = _entity(entity)
     store = runtime().store
     return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor)))
+
+
+# ---- workflows and approvals ---------------------------------------------------------------
+def _label(label):
+    from engine.model import label_of
+    return label_of(label, g.actor.language)
+
+
+@bp.get("/<entity>/<int:rid>/transitions")
+def transitions(entity, rid):
+    _entity(entity)
+    items = runtime().workflows.available(entity, rid, g.actor)
+    for t in items:
+        t["label"] = _label(t["label"])
+        t["to_label"] = _label(t["to_label"])
+    return jsonify({"items": items})
+
+
+@bp.post("/<entity>/<int:rid>/transitions/<name>")
+def run_transition(entity, rid, name):
+    e = _entity(entity)
+    body = _body()
+    result = runtime().workflows.execute(entity, rid, name, g.actor, comment=body.get("comment"),
+                                         version=body.get("version"))
+    out = {"status": result["status"], "record": record_json(runtime().config, e, result["record"])}
+    if result["status"] == "pending_approval":
+        approval = dict(result["approval"])
+        approval.pop("record", None)
+        out["approval"] = approval
+        resp = jsonify(out)
+        resp.status_code = 202
+        return resp
+    return jsonify(out)
+
+
+@bp.get("/<entity>/<int:rid>/history")
+def record_history(entity, rid):
+    _entity(entity)
+    runtime().store.get(entity, rid, g.actor)
+    return jsonify({"items": [_jsonable(h) for h in runtime().workflows.history(entity, rid)]})
+
+
+@bp.get("/<entity>/<int:rid>/approvals")
+def record_approvals(entity, rid):
+    _entity(entity)
+    runtime().store.get(entity, rid, g.actor)
+    return jsonify({"items": [_jsonable(r) for r in approvals.trail(runtime().workflows, entity, rid)]})
+
+
+@bp.get("/approvals")
+def my_approvals():
+    items = approvals.pending_for(runtime().workflows, g.actor, request.args.get("entity"))
+    return jsonify({"items": [_jsonable(r) for r in items], "total": len(items)})
+
+
+@bp.post("/approvals/<int:task_id>/<decision>")
+def decide(task_id, decision):
+    if decision not in ("approve", "reject", "delegate"):
+        raise NotFound(f"Unknown decision {decision!r}; use approve, reject or delegate.")
+    body = _body()
+    result = approvals.decide(runtime().workflows, task_id, g.actor, decision, body.get("comment"),
+                              body.get("delegate_to"))
+    result.pop("record", None)
+    return jsonify(result)
+
+
+@bp.post("/approval-requests/<int:request_id>/withdraw")
+def withdraw(request_id):
+    return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _body().get("comment")))
+
+
+def _jsonable(row: dict) -> dict:
+    from engine.values import to_json
+    return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v))
+            for k, v in row.items()}

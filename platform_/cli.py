@@ -56,11 +56,27 @@ def _print_plan(steps):
     click.echo(f"{len(steps)} step(s), {risky} risky (marked !; applied only with --allow-destructive).")
 
 
+def _in_flight(rt) -> bool:
+    """Print records whose state a new workflow version removed; True if any would be stranded."""
+    stranded = False
+    for row in rt.workflows.in_flight():
+        if row["kept_on"]:
+            click.echo(f"~ {row['entity']}: {row['records']} record(s) in state {row['state']!r}, removed from "
+                       f"{row['workflow']}; they keep running on stored version {row['kept_on']} until they reach "
+                       "a state of the new version")
+        else:
+            stranded = True
+            click.echo(f"! {row['entity']}: {row['records']} record(s) in state {row['state']!r}, which no version "
+                       f"of {row['workflow']} has: move them first (the migration refuses to strand them)")
+    return stranded
+
+
 @crm.command("init")
 def init():
     """Create or migrate the tables for the loaded config (additive steps only)."""
     rt = _loaded()
     applied = rt.migrator().apply(only_safe=True)
+    rt.workflows.register_definitions()
     click.echo(f"Database ready: {len(applied)} step(s) applied.")
     left = [s for s in rt.migrator().plan() if s.destructive]
     if left:
@@ -86,12 +102,17 @@ def migrate(show_plan, do_apply, allow_destructive, purge):
         return
     if not do_apply:
         _print_plan(m.plan())
+        _in_flight(rt)
         return
+    if _in_flight(rt):
+        click.echo("Refused: records would be stranded in states no workflow version has.", err=True)
+        sys.exit(1)
     try:
         applied = m.apply(allow_destructive=allow_destructive)
     except MigrationRefused as e:
         click.echo(e.message, err=True)
         sys.exit(1)
+    rt.workflows.register_definitions()
     _print_plan(applied)
     click.echo("Applied." if applied else "")
 
@@ -105,6 +126,7 @@ def demo(records, seed, if_empty):
     from engine import demo as demo_data
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
+    rt.workflows.register_definitions()
     if if_empty and not demo_data.is_empty(rt.engine, rt.config, rt.store.metadata):
         click.echo("The database already has records; no demo data added.")
         return

@@ -13,6 +13,7 @@ from engine.errors import ConfigInvalid
 from engine.loader import load_config
 from engine.migrator import Migrator
 from engine.policy import AdminDeletesOnly
+from engine.statemachine import Workflows
 from engine.store import RecordStore
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class Runtime:
         self.attachments = AttachmentStore(attachments_dir)
         self.config = None
         self.store: RecordStore | None = None
+        self.workflows: Workflows | None = None
         self.problems: list = []
         self._schema_ready = False
         self._lock = threading.Lock()
@@ -43,6 +45,7 @@ class Runtime:
             self.config = config
             self.problems = []
             self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments, AdminDeletesOnly())
+            self.workflows = Workflows(self.store)
             self._schema_ready = False
         return True
 
@@ -58,4 +61,5 @@ class Runtime:
                 applied = self.migrator().apply(only_safe=True)
                 if applied:
                     log.info("applied %d additive migration step(s)", len(applied))
+                self.workflows.register_definitions()
                 self._schema_ready = True
