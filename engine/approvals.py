@@ -226,3 +226,59 @@ def set_delegation(wfs, actor, delegate: int, starts_on: dt.date, ends_on: dt.da
     with writing(wfs.store.engine) as conn:
         return conn.execute(delegations.insert().values(user_id=actor.id, delegate=int(delegate), starts_on=starts_on,
                                                         ends_on=ends_on)).inserted_primary_key[0]
+
+
+def escalate_overdue(wfs, now: dt.datetime | None = None) -> int:
+    """Escalate pending steps older than their `escalate_after`: add approvers from `escalate_to`
+    (a role, or an expression giving user ids such as `owner.manager`). Idempotent: a step is
+    escalated once. Returns the number of steps escalated. The automation jobs call this."""
+    from .actor import SYSTEM_ACTOR
+    from .actions import parse_duration
+    now = now or _now()
+    count = 0
+    with writing(wfs.store.engine) as conn:
+        open_steps = conn.execute(
+            sa.select(requests.c.id, requests.c.entity, requests.c.record_id, requests.c.workflow,
+                      requests.c.transition, requests.c.step, requests.c.requester,
+                      sa.func.min(approval_tasks.c.created_at).label("since"))
+            .join(approval_tasks, sa.and_(approval_tasks.c.request_id == requests.c.id,
+                                          approval_tasks.c.step == requests.c.step))
+            .where(requests.c.status == "pending")
+            .group_by(requests.c.id, requests.c.entity, requests.c.record_id, requests.c.workflow,
+                      requests.c.transition, requests.c.step, requests.c.requester)).mappings().all()
+        for req in open_steps:
+            wf = wfs.config.workflows.get(req["workflow"])
+            entity = wfs.config.entities.get(req["entity"])
+            if wf is None or entity is None:
+                continue
+            record = wfs.store._read(conn, entity, req["record_id"], include_deleted=True)
+            wf = wfs.definition_for(conn, wf, record.get(wf.field))
+            t = wf.transitions.get(req["transition"])
+            if t is None or t.approval is None or req["step"] >= len(t.approval.steps):
+                continue
+            step = t.approval.steps[req["step"]]
+            if not step.escalate_after or not step.escalate_to:
+                continue
+            if req["since"] + parse_duration(step.escalate_after) > now:
+                continue
+            already = conn.execute(sa.select(approval_tasks.c.id).where(
+                approval_tasks.c.request_id == req["id"], approval_tasks.c.step == req["step"],
+                approval_tasks.c.step_name == f"{step.name}:escalated")).first()
+            if already:
+                continue
+            target = step.escalate_to
+            if target.isidentifier() and target not in entity.fields:
+                ids = [r.id for r in conn.execute(sa.select(users.c.id, users.c.roles).where(users.c.active.is_(True)))
+                       if target in (r.roles or ())]
+            else:
+                v = rules.evaluate(target, _names(wfs, conn, entity, record, target), req["requester"],
+                                   rule=f"approval step {step.name}.escalate_to", record=f"{entity.id} #{record['id']}")
+                ids = [int(x) for x in (v if isinstance(v, (list, tuple)) else [v]) if x]
+            if ids:
+                conn.execute(approval_tasks.insert(), [
+                    {"request_id": req["id"], "step": req["step"], "step_name": f"{step.name}:escalated",
+                     "approver": uid, "status": "pending", "created_at": now} for uid in ids])
+                wfs.log(conn, entity, wf, record, t, SYSTEM_ACTOR, "approval_escalated",
+                        f"waiting longer than {step.escalate_after}")
+                count += 1
+    return count

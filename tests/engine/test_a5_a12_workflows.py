@@ -231,3 +231,17 @@ def test_a5_versioned_definitions_keep_records_in_flight(flow, tmp_path):
     assert "approve" in avail
     plan = wfs2.in_flight()
     assert plan and plan[0]["state"] == "review" and plan[0]["records"] == 1 and plan[0]["kept_on"]
+
+
+def test_a12_overdue_step_escalates_once(flow):
+    store, wfs, p = flow
+    paper = store.create("paper", {"title": "P", "amount": 10}, p["clara"])
+    wfs.execute("paper", paper["id"], "submit", p["clara"])
+    wfs.execute("paper", paper["id"], "approve", p["clara"])
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    assert approvals.escalate_overdue(wfs, now + dt.timedelta(days=1)) == 0
+    assert approvals.escalate_overdue(wfs, now + dt.timedelta(days=3)) == 1
+    assert approvals.escalate_overdue(wfs, now + dt.timedelta(days=4)) == 0      # once
+    [task] = approvals.pending_for(wfs, p["root"])
+    assert approvals.decide(wfs, task["id"], p["root"], "approve")["status"] == "approved"
+    assert "approval_escalated" in [h["event"] for h in wfs.history("paper", paper["id"])]
