@@ -73,6 +73,7 @@ def _columns(e: Entity, config: Config):
             # use_alter: links may form cycles (a lead links its opportunity and back); PostgreSQL
             # gets these constraints after all new tables exist, SQLite inline.
             args.append(sa.ForeignKey(f"{config.entities[f.to].table_name}.id", use_alter=True,
+                                      deferrable=True, initially="IMMEDIATE",
                                       name=index_name(e.table_name, [f.id]).replace("ix_", "fk_", 1)))
         elif f.value_type == "user":
             args.append(sa.ForeignKey("sys_user.id"))

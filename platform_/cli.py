@@ -215,3 +215,31 @@ def worker(burst):
     from redis import Redis
     from rq import Worker
     Worker(["crm"], connection=Redis.from_url(url)).work(burst=burst)
+
+
+@crm.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+def backup_cmd(file):
+    """Write every table and attachment to FILE (a zip)."""
+    from engine.backup import backup
+    rt = _loaded()
+    m = backup(rt.engine, rt.store.metadata, file, rt.attachments.root, rt.config.digest)
+    click.echo(f"Backup written to {file}: {sum(m['tables'].values())} rows in {len(m['tables'])} tables, "
+               f"{m['files']} files.")
+
+
+@crm.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_cmd(file, yes):
+    """Replace all data with the backup in FILE (one transaction: all or nothing)."""
+    from engine.backup import restore
+    rt = _loaded()
+    rt.migrator().apply(only_safe=True)
+    if not yes and not click.confirm("This replaces every record in the database. Continue?"):
+        sys.exit(1)
+    try:
+        m = restore(rt.engine, rt.store.metadata, file, rt.attachments.root)
+    except (ValueError, KeyError) as e:
+        raise click.ClickException(f"restore refused: {e}")
+    click.echo(f"Restored {sum(m['tables'].values())} rows from {file} (made {m['created_at']}).")
