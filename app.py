@@ -6,6 +6,8 @@ import warnings
 
 from flask import Flask
 
+import platform_.saved_views  # noqa: F401  (its table joins the system metadata)
+
 from platform_.settings import load_settings
 
 warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*")

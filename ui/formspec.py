@@ -1,0 +1,53 @@
+"""The sections a form shows: from config/forms, or generated for an entity without a form file."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+
+from engine.model import Config, Entity, FieldOverride, label_of
+
+
+@dataclass
+class SectionView:
+    key: str
+    title: str | None
+    columns: int
+    fields: list
+    visible_if: str | None = None
+    collapsed: bool = False
+    overrides: dict = field(default_factory=dict)
+
+
+def form_sections(cfg: Config, entity: Entity, lang: str) -> list[SectionView]:
+    form = cfg.form_for(entity.id)
+    out = []
+    if form is not None and not form.generated:
+        shown = set()
+        for i, s in enumerate(form.sections):
+            fields = [entity.fields[f] for f in s.fields if f in entity.fields]
+            shown.update(f.id for f in fields)
+            out.append(SectionView(key=f"s{i}", title=label_of(s.title, lang) if s.title else None,
+                                   columns=s.columns, fields=fields, visible_if=s.visible_if,
+                                   collapsed=s.collapsed, overrides=dict(form.overrides)))
+        return out
+    plain = [f for f in entity.user_fields if f.type != "table"]
+    out.append(SectionView(key="s0", title=None, columns=2 if len(plain) > 3 else 1, fields=plain))
+    for i, f in enumerate(entity.table_fields, start=1):
+        out.append(SectionView(key=f"s{i}", title=f.label_text(lang), columns=1, fields=[f]))
+    return out
+
+
+def override(section: SectionView, fid: str) -> FieldOverride:
+    return section.overrides.get(fid) or FieldOverride()
+
+
+def all_overrides(sections) -> dict:
+    out = {}
+    for s in sections:
+        out.update(s.overrides)
+    return out
+
+
+def generated_title() -> str:
+    return _("Details")

@@ -1,0 +1,264 @@
+"""List views `/e/<entity>`: columns, sort, per-type filters, search, pages, saved views, bulk
+actions and CSV export. The page and its `results` block share one template; htmx swaps the block
+and pushes the URL, so every state of a list is a bookmarkable address."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from urllib.parse import urlencode
+
+from flask import Response, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from engine.errors import BadRequest, EngineError
+from engine.model import Entity
+from engine.query import ListRequest, parse_args
+from platform_ import saved_views
+
+from .refs import Cells, active_users, state_labels, title_field
+from .web import actor, bp, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
+
+PAGE_SIZES = (10, 20, 50, 100, 200)
+UI_ARGS = ("lang",)
+TEXTY = ("string", "text", "email", "phone", "url", "autonumber")
+RANGE = ("integer", "decimal", "money", "percent", "date", "datetime")
+EXPORT_LIMIT = 20000
+
+
+def clean_args(args) -> MultiDict:
+    """Request args without empty values and without the UI's own parameters."""
+    out = MultiDict()
+    for key, value in args.items(multi=True):
+        if key in UI_ARGS or value is None or str(value).strip() == "":
+            continue
+        out.add(key, value)
+    return out
+
+
+def list_request(entity: Entity, args: MultiDict) -> ListRequest:
+    return parse_args(entity, args)
+
+
+def filter_specs(entity: Entity, lng: str) -> list[dict]:
+    """One filter per field a person can usefully narrow by, with its kind and parameter names."""
+    specs = []
+    states = state_labels(entity, lng)
+    for f in entity.fields.values():
+        if not f.stored or (f.system and f.id not in ("owner", "created_at", "updated_at")):
+            continue
+        t = f.value_type
+        label = f.label_text(lng)
+        if t in TEXTY:
+            specs.append({"f": f, "kind": "text", "label": label, "param": f"{f.id}__contains"})
+        elif t == "select":
+            specs.append({"f": f, "kind": "choice", "label": label, "param": f.id,
+                          "choices": [(o.value, o.label) for o in f.options]})
+        elif t == "state":
+            specs.append({"f": f, "kind": "choice", "label": label, "param": f.id,
+                          "choices": [(k, {"en": v, "zh": v}) for k, v in states.items()]})
+        elif t == "boolean":  # `__in`: engine.query builds `col < True` for plain eq and SQLAlchemy refuses it
+            specs.append({"f": f, "kind": "choice", "label": label, "param": f"{f.id}__in",
+                          "choices": [("true", {"en": _("Yes"), "zh": _("Yes")}),
+                                      ("false", {"en": _("No"), "zh": _("No")})]})
+        elif t == "multiselect":
+            specs.append({"f": f, "kind": "choice", "label": label, "param": f"{f.id}__contains",
+                          "choices": [(o.value, o.label) for o in f.options]})
+        elif t in RANGE:
+            specs.append({"f": f, "kind": "range", "label": label, "lo": f"{f.id}__gte", "hi": f"{f.id}__lte",
+                          "input": {"date": "date", "datetime": "date"}.get(t, "number")})
+        elif t == "link":
+            specs.append({"f": f, "kind": "link", "label": label, "param": f.id})
+        elif t == "user":
+            specs.append({"f": f, "kind": "user", "label": label, "param": f.id})
+    return specs
+
+
+def column_choices(entity: Entity):
+    return [f for f in entity.fields.values() if f.stored and f.id not in ("deleted_at", "version")]
+
+
+def chosen_columns(entity: Entity, args) -> list:
+    wanted = [c for v in args.getlist("_cols") for c in v.split(",") if c]
+    cols = [entity.fields[c] for c in wanted if c in entity.fields and entity.fields[c].stored]
+    if cols:
+        return cols
+    tf = title_field(entity)  # the title column already shows it
+    return [f for f in entity.columns_for_list() if f.id != tf] or entity.columns_for_list()
+
+
+def url_with(base: str, args: MultiDict, **changes) -> str:
+    a = MultiDict(args)
+    for k, v in changes.items():
+        a.setlist(k, [] if v in (None, "") else [v])
+    return base + ("?" + urlencode(list(a.items(multi=True))) if a else "")
+
+
+@bp.get("/e/<entity>")
+@login_required
+def list_view(entity):
+    e = entity_or_404(entity)
+    lng = lang()
+    args = clean_args(request.args)
+    error = None
+    try:
+        req = list_request(e, args)
+        result = store().list(e.id, req, actor())
+    except BadRequest as exc:
+        error = exc.message
+        req = ListRequest(filters=[], per_page=e.per_page)
+        result = store().list(e.id, req, actor())
+    cols = chosen_columns(e, args)
+    items = result["items"]
+    cells = Cells(e, items, lng)
+    pages = max(1, math.ceil(result["total"] / req.per_page))
+    base = url_for("ui.list_view", entity=e.id)
+    query = urlencode([(k, v) for k, v in args.items(multi=True) if k != "page"])
+    link_titles = {}
+    for spec in filter_specs(e, lng):
+        if spec["kind"] == "link" and args.get(spec["param"]):
+            try:
+                link_titles[spec["param"]] = store().titles(spec["f"].to, [args.get(spec["param"])])
+            except (ValueError, EngineError):
+                pass
+    views = saved_views.list_views(runtime().engine, current_user.actor.id, e.id)
+    return render("list.html", "results", entity=e, args=args, req=req, result=result, items=items, cols=cols,
+                  cells=cells, pages=pages, base=base, query=query, url_with=url_with, error=error,
+                  specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}), all_columns=column_choices(e),
+                  users=active_users(), link_titles=link_titles, views=views,
+                  filtered=any(k not in ("sort", "page", "per_page", "_cols", "q") for k in args),
+                  title=lambda r: store().title(e, r))
+
+
+# ---- saved views -------------------------------------------------------------------------
+@bp.post("/e/<entity>/views")
+@login_required
+def save_view(entity):
+    e = entity_or_404(entity)
+    name = (request.form.get("name") or "").strip()
+    query = request.form.get("query") or ""
+    if not name:
+        flash(_("Give the view a name."), "error")
+    else:
+        saved_views.save_view(runtime().engine, current_user.actor.id, e.id, name, query)
+        flash(_("View “%(name)s” saved.", name=name), "success")
+    return hx_redirect(url_for("ui.list_view", entity=e.id) + ("?" + query if query else ""))
+
+
+@bp.post("/e/<entity>/views/<int:view_id>/delete")
+@login_required
+def delete_view(entity, view_id):
+    e = entity_or_404(entity)
+    if saved_views.delete_view(runtime().engine, current_user.actor.id, view_id):
+        flash(_("View deleted."), "info")
+    return hx_redirect(url_for("ui.list_view", entity=e.id))
+
+
+# ---- bulk actions ------------------------------------------------------------------------
+def _selected_ids() -> list[int]:
+    out = []
+    for v in request.form.getlist("ids"):
+        try:
+            out.append(int(v))
+        except ValueError:
+            continue
+    return out
+
+
+@bp.post("/e/<entity>/bulk")
+@login_required
+def bulk(entity):
+    e = entity_or_404(entity)
+    action = request.form.get("action")
+    ids = _selected_ids()
+    back = url_for("ui.list_view", entity=e.id) + ("?" + request.form["query"] if request.form.get("query") else "")
+    back = back if back.startswith("/") else "/"
+    if action == "export":
+        return export_csv(e, ids, MultiDict(_parse_qs(request.form.get("query") or "")))
+    if not ids:
+        flash(_("Select at least one row first."), "error")
+        return redirect(back)
+    a = actor()
+    done, failed = 0, []
+    for rid in ids:
+        try:
+            if action == "delete":
+                store().delete(e.id, rid, a)
+            elif action == "assign":
+                store().update(e.id, rid, {"owner": request.form.get("owner") or ""}, a, mode="form")
+            else:
+                flash(_("Unknown action."), "error")
+                return redirect(back)
+            done += 1
+        except EngineError as exc:
+            fields = getattr(exc, "fields", None)
+            failed.append(f"#{rid}: {exc.message}" + (f" ({'; '.join(f'{k}: {v}' for k, v in fields.items())})"
+                                                       if fields else ""))
+    if done:
+        msg = _("%(n)d record(s) deleted.", n=done) if action == "delete" else _("%(n)d record(s) assigned.", n=done)
+        flash(msg, "success")
+    for f in failed[:5]:
+        flash(f, "error")
+    return redirect(back)
+
+
+def _parse_qs(query: str):
+    from urllib.parse import parse_qsl
+    return parse_qsl(query, keep_blank_values=False)
+
+
+def export_csv(e: Entity, ids: list[int], args: MultiDict):
+    lng = lang()
+    a = actor()
+    args = clean_args(args)
+    cols = chosen_columns(e, args)
+    if ids:
+        req = ListRequest(filters=[("id", "in", ",".join(map(str, ids)))], per_page=500)
+    else:
+        req = list_request(e, args)
+        req.per_page = 500
+    rows = []
+    req.page = 1
+    while len(rows) < EXPORT_LIMIT:
+        res = store().list(e.id, req, a)
+        rows += res["items"]
+        if len(res["items"]) < req.per_page:
+            break
+        req.page += 1
+    cells = Cells(e, rows, lng)
+    buf = io.StringIO()
+    buf.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese) correctly
+    w = csv.writer(buf)
+    w.writerow(["ID"] + [f.label_text(lng) for f in cols if f.id != "id"])
+    for r in rows:
+        w.writerow([r["id"]] + [_csv_safe(cells.text(f, r)) for f in cols if f.id != "id"])
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{e.id}.csv"'})
+
+
+def _csv_safe(text: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "").replace(" %", ""))
+        return True
+    except ValueError:
+        return False
+
+
+# ---- link lookup (autocomplete) ------------------------------------------------------------
+@bp.get("/e/<entity>/lookup")
+@login_required
+def lookup(entity):
+    e = entity_or_404(entity)
+    q = request.args.get("q") or next((v for k, v in request.args.items() if k.startswith("_lk_")), "")
+    q = q.strip()
+    target = request.args.get("target") or ""
+    res = store().list(e.id, ListRequest(filters=[], q=q or None, per_page=10), actor())
+    options = [(r["id"], store().title(e, r)) for r in res["items"]]
+    return render("_lookup.html", options=options, target=target, q=q, entity=e)

@@ -1,0 +1,173 @@
+"""Record pages `/e/<entity>/<id>`: the form's sections read-only, related lists of every entity
+linking here, a timeline, the workflow's stage bar and transitions, quick actions."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from engine.errors import Conflict, EngineError, Forbidden, NotFound, ValidationFailed
+from engine.model import Config, Entity, label_of
+from engine.query import ListRequest
+
+from .formspec import form_sections
+from .refs import Cells, title_field, user_names
+from .web import actor, bp, config, entity_or_404, hx_redirect, lang, render, runtime, store
+
+RELATED_ROWS = 10
+QUICK_KINDS = ("call", "visit", "note", "meeting", "email", "phone")
+
+
+def related_specs(cfg: Config, entity: Entity):
+    """(entity, link field) of every top-level entity that links here."""
+    return [(e, f) for e, f in cfg.links_to(entity.id) if not e.child]
+
+
+def quick_actions(cfg: Config, entity: Entity, rid: int, lng: str) -> list[dict]:
+    """'Log a call / visit / note': entities without child tables that link here and have a select
+    field offering such kinds; one button per kind, opening that entity's form prefilled."""
+    out = []
+    for e, link in related_specs(cfg, entity):
+        if e.table_fields:
+            continue
+        kind = next((f for f in e.user_fields if f.type == "select"
+                     and any(o.value in QUICK_KINDS for o in f.options)), None)
+        if kind is None:
+            continue
+        for o in kind.options:
+            if o.value in QUICK_KINDS:
+                out.append({"label": label_of(o.label, lng, o.value), "entity": e.id,
+                            "url": url_for("ui.new_record", entity=e.id, _dialog=1,
+                                           **{link.id: rid, kind.id: o.value})})
+    return out
+
+
+def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: str) -> list[dict]:
+    """Related records by their date, workflow history and the record's own creation and last
+    change, newest first."""
+    items = []
+    names = user_names()
+    for block in related:
+        e = block["entity"]
+        date_field = next((f for f in e.user_fields if f.value_type == "datetime" and f.stored), None)
+        for r in block["rows"]:
+            when = r.get(date_field.id) if date_field else None
+            when = when or r.get("created_at")
+            if isinstance(when, dt.date) and not isinstance(when, dt.datetime):
+                when = dt.datetime.combine(when, dt.time())
+            items.append({"at": when, "kind": e.label_text(lng), "title": store().title(e, r),
+                          "href": url_for("ui.record", entity=e.id, rid=r["id"]),
+                          "who": names.get(r.get("created_by")), "text": block["summary"](r)})
+    wf = getattr(runtime(), "workflows", None)
+    if wf is not None and entity.state_field is not None:
+        try:
+            for h in wf.history(entity.id, rec["id"]):
+                at = h.get("at")
+                if isinstance(at, str):
+                    try:
+                        at = dt.datetime.fromisoformat(at)
+                    except ValueError:
+                        at = None
+                items.append({"at": at, "kind": _("Status"), "title": f"{h.get('from_state') or '∅'} → "
+                              f"{h.get('to_state')}", "href": None, "who": h.get("username"),
+                              "text": h.get("comment") or ""})
+        except EngineError:
+            pass
+    items.append({"at": rec.get("created_at"), "kind": _("Created"), "title": "", "href": None,
+                  "who": names.get(rec.get("created_by")), "text": ""})
+    if rec.get("updated_at") and rec.get("version", 1) > 1:
+        items.append({"at": rec.get("updated_at"), "kind": _("Last changed"), "title": "", "href": None,
+                      "who": names.get(rec.get("updated_by")), "text": ""})
+    items.sort(key=lambda i: i["at"] or dt.datetime.min, reverse=True)
+    return items
+
+
+def related_lists(cfg: Config, entity: Entity, rid: int, lng: str) -> list[dict]:
+    out = []
+    a = actor()
+    for e, f in related_specs(cfg, entity):
+        try:
+            res = store().list(e.id, ListRequest(filters=[(f.id, "eq", str(rid))], per_page=RELATED_ROWS,
+                                                 sort="-created_at"), a)
+        except (Forbidden, EngineError):
+            continue
+        cols = [c for c in e.columns_for_list() if c.id not in (f.id, title_field(e))][:4]
+        cells = Cells(e, res["items"], lng)
+        summary_fields = cols[:2]
+        out.append({"entity": e, "field": f, "label": e.plural_text(lng)
+                    + ("" if sum(1 for x, _f in related_specs(cfg, entity) if x.id == e.id) == 1
+                       else f" ({f.label_text(lng)})"),
+                    "rows": res["items"], "total": res["total"], "title": (lambda r, e=e: store().title(e, r)), "cols": cols, "cells": cells,
+                    "all_url": url_for("ui.list_view", entity=e.id, **{f.id: rid}),
+                    "new_url": url_for("ui.new_record", entity=e.id, **{f.id: rid}),
+                    "summary": (lambda r, cells=cells, sf=summary_fields:
+                                " · ".join(t for t in (cells.text(x, r) for x in sf) if t))})
+    return out
+
+
+def workflow_view(entity: Entity, rec: dict) -> dict:
+    wf = getattr(runtime(), "workflows", None)
+    if wf is None or entity.state_field is None:
+        return {"path": [], "transitions": []}
+    try:
+        path = wf.path(entity.id, rec)
+    except EngineError:
+        path = []
+    try:
+        transitions = wf.available(entity.id, rec["id"], actor())
+    except EngineError:
+        transitions = []
+    return {"path": path, "transitions": transitions}
+
+
+@bp.get("/e/<entity>/<int:rid>")
+@login_required
+def record(entity, rid):
+    e = entity_or_404(entity)
+    lng = lang()
+    cfg = config()
+    rec = store().get(e.id, rid, actor())
+    cells = Cells(e, [rec], lng)
+    child_cells = {}
+    for f in e.table_fields:
+        child = cfg.entities[f.of]
+        child_cells[f.id] = (child, [c for c in child.user_fields if c.stored], Cells(child, rec.get(f.id) or [], lng))
+    related = related_lists(cfg, e, rid, lng)
+    return render("record.html", request.args.get("_block") or "content", entity=e, rec=rec, cells=cells,
+                  title=store().title(e, rec), sections=form_sections(cfg, e, lng), child_cells=child_cells,
+                  related=related, timeline=timeline(cfg, e, rec, related, lng), wf=workflow_view(e, rec),
+                  quick=quick_actions(cfg, e, rid, lng))
+
+
+@bp.post("/e/<entity>/<int:rid>/delete")
+@login_required
+def delete_record(entity, rid):
+    e = entity_or_404(entity)
+    try:
+        store().delete(e.id, rid, actor(), version=request.form.get("version") or None)
+    except Conflict:
+        flash(_("Someone changed this record meanwhile; look at it again before deleting."), "error")
+        return redirect(url_for("ui.record", entity=e.id, rid=rid))
+    flash(_("Deleted. An administrator can restore it from the recycle bin."), "success")
+    return hx_redirect(url_for("ui.list_view", entity=e.id))
+
+
+@bp.post("/e/<entity>/<int:rid>/transition/<name>")
+@login_required
+def transition(entity, rid, name):
+    e = entity_or_404(entity)
+    wf = getattr(runtime(), "workflows", None)
+    if wf is None:
+        raise NotFound(_("This record has no workflow."))
+    try:
+        wf.execute(e.id, rid, name, actor(), comment=(request.form.get("comment") or "").strip() or None)
+        flash(_("Done."), "success")
+    except ValidationFailed as exc:
+        for k, v in exc.fields.items():
+            f = e.fields.get(k)
+            flash(f"{f.label_text(lang()) if f else k}: {v}", "error")
+    except (Conflict, Forbidden) as exc:
+        flash(exc.message, "error")
+    return hx_redirect(url_for("ui.record", entity=e.id, rid=rid))

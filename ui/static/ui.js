@@ -1,0 +1,123 @@
+/* Small behaviours htmx does not cover: link pickers, child rows, live form state, dialogs,
+   confirmations and "select all". No inline scripts; everything is delegated from document. */
+(function () {
+  "use strict";
+
+  // Remember which input changed, so the live preview can validate just that field.
+  function noteChange(e) {
+    var t = e.target;
+    if (!t || !t.form || !t.name || t.name.charAt(0) === "_" && t.name.indexOf("_lk_") !== 0) return;
+    var marker = t.form.querySelector("input[name=_changed]");
+    if (marker) marker.value = t.name.indexOf("_lk_") === 0 ? t.name.slice(4) : t.name;
+  }
+  document.addEventListener("change", noteChange, true);
+  document.addEventListener("input", noteChange, true);
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    // a link picker's choice
+    var pick = t.closest && t.closest("[data-pick-id]");
+    if (pick) {
+      e.preventDefault();
+      var box = pick.closest("[data-link-picker]");
+      var hidden = box.querySelector("[data-link-value]");
+      var text = box.querySelector("[data-link-text]");
+      hidden.value = pick.getAttribute("data-pick-id");
+      text.value = pick.getAttribute("data-pick-title");
+      box.querySelector(".link-options").innerHTML = "";
+      text.setAttribute("aria-expanded", "false");
+      var marker = hidden.form && hidden.form.querySelector("input[name=_changed]");
+      if (marker) marker.value = hidden.name;
+      hidden.dispatchEvent(new Event("change", { bubbles: true }));
+      return;
+    }
+    // remove a child-table row
+    var remove = t.closest && t.closest("[data-remove-row]");
+    if (remove) {
+      e.preventDefault();
+      var form = remove.closest("form");
+      remove.closest("tr").remove();
+      if (form) form.dispatchEvent(new Event("rowsChanged", { bubbles: true }));
+      return;
+    }
+    // confirmations
+    var confirmable = t.closest && t.closest("[data-confirm]");
+    if (confirmable && !window.confirm(confirmable.getAttribute("data-confirm"))) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
+    if (t.closest && t.closest("[data-close-dialog]")) {
+      e.preventDefault();
+      closeDialog();
+      return;
+    }
+    if (t.closest && t.closest("[data-open-dialog]")) {
+      var d = document.getElementById("dialog");
+      if (d && !d.open) d.showModal();
+    }
+  }, true);
+
+  // a link picker whose text was cleared has no value any more
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("[data-link-text]") && t.value.trim() === "") {
+      var hidden = t.closest("[data-link-picker]").querySelector("[data-link-value]");
+      if (hidden.value) { hidden.value = ""; hidden.dispatchEvent(new Event("change", { bubbles: true })); }
+    }
+  });
+
+  // select all rows of a list
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-select-all]")) {
+      document.querySelectorAll("input[name=ids]").forEach(function (c) { c.checked = e.target.checked; });
+    }
+  });
+
+  function closeDialog() {
+    var d = document.getElementById("dialog");
+    if (d && d.open) d.close();
+    var body = document.getElementById("dialog-body");
+    if (body) body.innerHTML = "";
+  }
+
+  // apply what the live preview says: hidden sections and fields, required fields
+  function applyState(el) {
+    var form = el.closest("form") || document;
+    var split = function (s) { return (s || "").split(",").filter(Boolean); };
+    var hidden = split(el.getAttribute("data-hidden"));
+    var hiddenSections = split(el.getAttribute("data-hidden-sections"));
+    var required = split(el.getAttribute("data-required"));
+    form.querySelectorAll("[data-section]").forEach(function (s) {
+      s.hidden = hiddenSections.indexOf(s.getAttribute("data-section")) >= 0;
+    });
+    form.querySelectorAll("[data-field]").forEach(function (w) {
+      var name = w.getAttribute("data-field");
+      w.hidden = hidden.indexOf(name) >= 0;
+      var req = required.indexOf(name) >= 0;
+      w.classList.toggle("is-required", req);
+      var input = w.querySelector("#" + CSS.escape(name));
+      if (input && input.type !== "checkbox" && input.type !== "hidden") {
+        input.required = req;
+        input.setAttribute("aria-required", req ? "true" : "false");
+      }
+    });
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (e) {
+    var el = e.detail && e.detail.target;
+    if (el && el.id === "form-state") applyState(el);
+    if (el && el.id && el.id.indexOf("err-") === 0) {
+      var input = document.getElementById(el.id.slice(4));
+      if (input) input.setAttribute("aria-invalid", el.textContent.trim() ? "true" : "false");
+    }
+  });
+
+  document.addEventListener("recordSaved", closeDialog);
+
+  // after a failed save, bring the error summary into view
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var summary = e.detail.target && e.detail.target.querySelector && e.detail.target.querySelector(".error-summary");
+    if (summary) summary.focus();
+  });
+})();

@@ -1,0 +1,264 @@
+"""The `ui` blueprint and what every view needs: the runtime, the acting user, page-or-fragment rendering."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFError, generate_csrf
+from jinja2_fragments.flask import render_block
+from werkzeug.exceptions import HTTPException
+
+from engine.actor import Actor
+from engine.db import reading
+from engine.errors import BadRequest, Forbidden, NotFound
+from engine.model import label_of
+from engine.systables import users
+from platform_.auth import actor_from_row
+
+from . import display, i18n
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/ui")
+login_manager = LoginManager()
+login_manager.login_view = "ui.login"
+login_manager.login_message = None
+
+
+class User(UserMixin):
+    """A signed-in person: the engine's Actor plus the language they chose (None: not chosen)."""
+
+    def __init__(self, actor: Actor, lang: str | None):
+        self.actor, self.lang = actor, lang
+        self.id = str(actor.id)
+
+    @property
+    def display_name(self) -> str:
+        return self.actor.full_name or self.actor.username
+
+
+def load_user_row(user_id):
+    try:
+        uid = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    with reading(runtime().engine) as conn:
+        return conn.execute(sa.select(users).where(users.c.id == uid, users.c.active.is_(True))).mappings().first()
+
+
+@login_manager.user_loader
+def _load_user(user_id):
+    row = load_user_row(user_id)
+    if row is None:
+        return None
+    return User(actor_from_row(row), i18n.normalize(row["language"]))
+
+
+def runtime():
+    return current_app.extensions["crm"]
+
+
+def config():
+    return runtime().config
+
+
+def store():
+    return runtime().store
+
+
+def actor() -> Actor:
+    """The acting user, speaking the language of this request (store messages follow it)."""
+    a = current_user.actor
+    lang = i18n.current_lang()
+    return a if a.language == lang else dataclasses.replace(a, language=lang)
+
+
+def lang() -> str:
+    return i18n.current_lang()
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+def render(template: str, block: str | None = None, status: int = 200, **ctx):
+    """The whole page, or only `block` when htmx asks (same template, named block)."""
+    if block and is_htmx():
+        body = render_block(template, block, **ctx)
+    else:
+        body = render_template(template, **ctx)
+    resp = current_app.make_response((body, status))
+    resp.vary.add("HX-Request")
+    return resp
+
+
+def entity_or_404(name: str):
+    e = config().entities.get(name) if config() else None
+    if e is None or e.child:
+        raise NotFound(_("There is no list called %(name)s.", name=name))
+    return e
+
+
+def safe_next(target: str | None, default: str) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+# ---- per request ------------------------------------------------------------------------
+@bp.before_app_request
+def _prepare():
+    if request.path.startswith("/api/") or request.path.startswith("/static/"):
+        return None
+    rt = runtime()
+    if rt.store is None:
+        return render("error.html", status=503, code=503, title=_("The configuration does not load"),
+                      message="; ".join(str(p) for p in rt.problems[:5]))
+    rt.ensure_schema()
+    wanted = i18n.normalize(request.args.get("lang"))
+    if wanted:
+        from flask import session
+        session["lang"] = wanted
+        if current_user.is_authenticated and current_user.lang != wanted:
+            set_user_language(current_user.actor.id, wanted)
+            current_user.lang = wanted
+    return None
+
+
+def set_user_language(user_id, code: str) -> None:
+    from engine.db import writing
+    with writing(runtime().engine) as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(language=code))
+
+
+@bp.after_app_request
+def _headers(resp):
+    if not request.path.startswith("/api/"):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+    return resp
+
+
+@bp.app_context_processor
+def _context():
+    cfg = config()
+    lng = lang() if request else "en"
+    return {
+        "lang": lng,
+        "html_lang": i18n.HTML_LANG[lng],
+        "L": lambda label, fallback="": label_of(label, lng, fallback),
+        "nav": navigation(cfg, lng) if cfg is not None and current_user and current_user.is_authenticated else [],
+        "csrf_token": generate_csrf,
+        "fmt": display.fmt,
+        "has_workflows": getattr(runtime(), "workflows", None) is not None,
+    }
+
+
+def navigation(cfg, lng):
+    """[(module label, [(entity id, plural label)])] in pack order, then the modules it does not name."""
+    cached = g.get("_nav")
+    if cached is not None:
+        return cached
+    labels = dict(cfg.pack.modules) if cfg.pack else {}
+    order = list(labels)
+    groups: dict = {}
+    for e in cfg.top_entities:
+        key = e.module or ""
+        groups.setdefault(key, []).append((e.id, e.plural_text(lng)))
+        if key not in order:
+            order.append(key)
+    out = []
+    for key in order:
+        if key not in groups:
+            continue
+        if key in labels:
+            title = label_of(labels[key], lng, key)
+        elif key:
+            title = key.replace("_", " ").capitalize()
+        else:
+            title = _("Other")
+        out.append((key, title, groups[key]))
+    g._nav = out
+    return out
+
+
+# ---- errors -------------------------------------------------------------------------------
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_pages(app) -> None:
+    titles = {400: lambda: _("Bad request"), 403: lambda: _("Not allowed"), 404: lambda: _("Not found"),
+              405: lambda: _("Not allowed"), 500: lambda: _("Something went wrong"),
+              503: lambda: _("Unavailable")}
+
+    def page(code: int, message: str | None = None):
+        if _wants_json():
+            return jsonify({"error": {"code": {404: "not_found", 403: "forbidden", 405: "method_not_allowed"}
+                                      .get(code, "error"), "message": message or str(code)}}), code
+        title = titles.get(code, titles[500])()
+        return render("error.html", status=code, code=code, title=title, message=message)
+
+    @app.errorhandler(NotFound)
+    def _nf(e):
+        return page(404, e.message)
+
+    @app.errorhandler(Forbidden)
+    def _fb(e):
+        return page(403, e.message)
+
+    @app.errorhandler(BadRequest)
+    def _br(e):
+        return page(400, e.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        return page(400, _("The form has expired or did not come from this site. Reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def _http(e):
+        if e.code == 404:
+            return page(404, _("There is nothing at this address."))
+        if e.code == 403:
+            return page(403, _("You may not open this page."))
+        if e.code and e.code < 500:
+            return page(e.code, e.description if e.code != 405 else _("This action is not allowed here."))
+        return page(e.code or 500, _("The server could not handle this request. It has been logged."))
+
+    @app.errorhandler(Exception)
+    def _crash(e):
+        if isinstance(e, HTTPException):
+            return _http(e)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return page(500, _("The server could not handle this request. It has been logged."))
+
+
+def hx_redirect(url: str):
+    """Go to `url`: a real redirect, or HX-Location for htmx so the page changes without a reload."""
+    if is_htmx():
+        resp = current_app.make_response(("", 204))
+        resp.headers["HX-Redirect"] = url
+        return resp
+    return redirect(url)
+
+
+def url_lang(code: str) -> str:
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return url_for(request.endpoint or "ui.dashboard", **(request.view_args or {}), **args)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    target = url_for("ui.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if is_htmx():
+        resp = current_app.make_response(("", 401))
+        resp.headers["HX-Redirect"] = target
+        return resp
+    return redirect(target)
