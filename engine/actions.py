@@ -3,7 +3,7 @@
 set: {field: expression}            write fields of the record
 create: entity, values: {f: expr}   create a related record; link_back: field stores its id here;
                                     save_as: name makes its id a name for later actions' expressions
-task: {title, assignee, due}        a to-do in the assignee's inbox
+todo: {title, assignee, due}        a to-do in the assignee's inbox
 notify: expression (user ids)       a notification with `message`
 start_timer / stop_timer            rows in sys_timer (swept by the automation jobs)
 Strings in `set`/`values` are expressions: quote literal text ("'active'").
@@ -79,8 +79,8 @@ class ActionRunner:
                     self.saved[a["save_as"]] = created["id"]
                 if a.get("link_back"):
                     changes[a["link_back"]] = created["id"]
-            elif "task" in a:
-                spec = a["task"]
+            elif "todo" in a:
+                spec = a["todo"]
                 assignee = self.value(current, spec.get("assignee", "owner"), label + ".assignee")
                 due = self.value(current, spec["due"], label + ".due") if spec.get("due") else None
                 title = self._text(current, spec["title"])

@@ -115,7 +115,7 @@ def _entity(doc: yamlio.Document) -> Entity:
         plural=norm_label(raw["plural"], eid) if raw.get("plural") else None, module=raw.get("module"),
         title=raw.get("title"), child=raw.get("child", False), indexes=tuple(indexes), rules=tuple(rules),
         list_columns=tuple(lst.get("columns", ())), list_sort=lst.get("sort"), per_page=lst.get("per_page", 50),
-        file=doc.file, order=raw.get("order", 0), demo_weight=(raw.get("demo") or {}).get("weight"),
+        file=doc.file, order=raw.get("position", 0), demo_weight=(raw.get("demo") or {}).get("weight"),
     )
 
 

@@ -205,15 +205,17 @@ def _check_actions(ctx, wf, path, actions, e):
                                                                     f"{suggest(fid, list(target.fields))}")
                 if isinstance(expr, str):
                     ctx.expr("workflow", wf.id, p + ("values", fid), expr, e, extra_names=_saved_names(actions[:i]))
-            for key in ("link_back", "save_as"):
-                fid = a.get(key)
-                if fid and fid not in e.fields:
-                    ctx.add("workflow", wf.id, p + (key,), f"{fid!r} is not a field of {e.id}{suggest(fid, list(e.fields))}")
-        elif "task" in a:
-            for key in ("title", "assignee", "due"):
-                expr = a["task"].get(key)
-                if key != "title" and expr:
-                    ctx.expr("workflow", wf.id, p + ("task", key), expr, e)
+            fid = a.get("link_back")
+            if fid and fid not in e.fields:
+                ctx.add("workflow", wf.id, p + ("link_back",), f"{fid!r} is not a field of {e.id}{suggest(fid, list(e.fields))}")
+            name = a.get("save_as")
+            if name and name in e.fields:
+                ctx.add("workflow", wf.id, p + ("save_as",), f"{name!r} is a field of {e.id}; choose another name")
+        elif "todo" in a:
+            for key in ("assignee", "due"):
+                expr = a["todo"].get(key)
+                if expr:
+                    ctx.expr("workflow", wf.id, p + ("todo", key), expr, e)
 
 
 def _saved_names(actions):

@@ -98,7 +98,7 @@ def inbox_decide(task_id, decision):
 @login_required
 def inbox_bulk():
     ok, failed = 0, []
-    for tid in request.form.getlist("task"):
+    for tid in request.form.getlist("task_id"):
         try:
             approvals.decide(web.runtime().workflows, int(tid), web.actor(), "approve", request.form.get("comment"))
             ok += 1

@@ -70,7 +70,7 @@ def test_a12_bulk_approve_and_delegate(flow_app):
     submitted(flow_app, "Three")
     maxc = Client(flow_app, "max", "max-Passw0rd")
     page = maxc.get("/inbox").get_data(as_text=True)
-    ids = re.findall(r'name="task" value="(\d+)"', page)
+    ids = re.findall(r'name="task_id" value="(\d+)"', page)
     assert len(ids) == 3
     from engine.systables import users
     import sqlalchemy as sa
@@ -78,7 +78,7 @@ def test_a12_bulk_approve_and_delegate(flow_app):
         mia = c.execute(sa.select(users.c.id).where(users.c.username == "mia")).scalar()
     r = maxc.post(f"/inbox/{ids[2]}/delegate", {"delegate_to": str(mia)}, hx=True)
     assert "Delegated." in r.get_data(as_text=True)
-    r = maxc.post("/inbox/bulk-approve", [("task", ids[0]), ("task", ids[1])], hx=True)
+    r = maxc.post("/inbox/bulk-approve", [("task_id", ids[0]), ("task_id", ids[1])], hx=True)
     assert "2 approved." in r.get_data(as_text=True)
     page = Client(flow_app, "mia", "mia-Passw0rd").get("/inbox").get_data(as_text=True)
     assert "Three" in page and "(delegated)" in page
