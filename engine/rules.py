@@ -108,8 +108,19 @@ FUNCTION_NAMES = frozenset(FUNCTIONS)
 CONSTANTS = {"True": True, "False": False, "None": None, "true": True, "false": False, "null": None}
 
 
+def _div(a, b):
+    """Division stays exact: 1 / 100 is Decimal('0.01'), never a float that Decimal refuses to mix with."""
+    if isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal)) and not isinstance(a, bool):
+        return Decimal(a) / Decimal(b)
+    return a / b
+
+
 class _Sandbox(EvalWithCompoundTypes):
     """simpleeval with calls limited to FUNCTIONS and attribute access limited to records."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.operators[ast.Div] = _div
 
     def _eval_call(self, node):
         if not isinstance(node.func, ast.Name):

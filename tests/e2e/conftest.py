@@ -102,6 +102,9 @@ def page(browser, live):
     pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    if os.environ.get("E2E_DEBUG"):
+        pg.on("console", lambda m: print("console:", m.text))
+        pg.on("response", lambda r: print("resp", r.status, r.url, r.text()[:1500] if "preview" in r.url else ""))
     pg.goto(base + "/login")
     pg.fill("#username", ADMIN[0])
     pg.fill("#password", ADMIN[1])
@@ -162,6 +165,7 @@ def ensure_record(store, actor, cfg, entity_id, n=1):
     e = cfg.entities[entity_id]
     data = {}
     for f in e.user_fields:
-        if f.required and f.writable and f.type != "table" and not f.computed:
+        if (f.required or f.value_type in ("email", "phone")) and f.writable and f.type != "table" \
+                and not f.computed:
             data[f.id] = sample(f, n, store, actor, cfg)
     return store.create(entity_id, data, actor, mode="form")

@@ -22,6 +22,7 @@ def test_a6_functions_and_names():
     assert rules.evaluate("coalesce(None, '', 3)", names) == 3
     assert rules.evaluate("round(2.345, 2)", names) == Decimal("2.35")  # decimal literals: exact money
     assert rules.evaluate("0.1 + 0.2 == 0.3", names) is True
+    assert rules.evaluate("amount * (1 - 10 / 100)", names) == Decimal("90.45")   # int division stays exact
     assert rules.evaluate("current_user()", names, user_id=42) == 42
     assert rules.evaluate("today()", names) == dt.date.today()
     assert rules.evaluate("max(1, 5, 3) - min(4, 2)", names) == 3
