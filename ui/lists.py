@@ -115,7 +115,8 @@ def list_view(entity):
     cells = Cells(e, items, lng)
     pages = max(1, math.ceil(result["total"] / req.per_page))
     base = url_for("ui.list_view", entity=e.id)
-    query = urlencode([(k, v) for k, v in args.items(multi=True) if k != "page"])
+    shown = canonical_args(e, args)
+    query = urlencode([(k, v) for k, v in shown.items(multi=True) if k != "page"])
     link_titles = {}
     for spec in filter_specs(e, lng):
         if spec["kind"] == "link" and args.get(spec["param"]):
@@ -124,12 +125,29 @@ def list_view(entity):
             except (ValueError, EngineError):
                 pass
     views = saved_views.list_views(runtime().engine, current_user.actor.id, e.id)
-    return render("list.html", "results", entity=e, args=args, req=req, result=result, items=items, cols=cols,
+    resp = render("list.html", "results", entity=e, args=args, req=req, result=result, items=items, cols=cols,
                   cells=cells, pages=pages, base=base, query=query, url_with=url_with, error=error,
                   specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}), all_columns=column_choices(e),
                   users=active_users(), link_titles=link_titles, views=views,
                   filtered=any(k not in ("sort", "page", "per_page", "_cols", "q") for k in args),
                   title=lambda r: store().title(e, r))
+    if is_htmx():  # the address bar shows the short form of this list's state
+        resp.headers["HX-Push-Url"] = base + ("?" + urlencode(list(shown.items(multi=True))) if shown else "")
+    return resp
+
+
+def canonical_args(entity: Entity, args: MultiDict) -> MultiDict:
+    """The args without what equals the defaults (columns, page size, first page)."""
+    out = MultiDict(args)
+    cols = [c for v in args.getlist("_cols") for c in v.split(",") if c]
+    default_cols = [f.id for f in chosen_columns(entity, MultiDict())]
+    if cols == default_cols:
+        out.poplist("_cols")
+    if out.get("per_page") == str(entity.per_page):
+        out.poplist("per_page")
+    if out.get("page") == "1":
+        out.poplist("page")
+    return out
 
 
 # ---- saved views -------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from .refs import Cells, title_field, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, lang, render, runtime, store
 
 RELATED_ROWS = 10
-QUICK_KINDS = ("call", "visit", "note", "meeting", "email", "phone")
+QUICK_CORE = ("call", "visit", "note")
+QUICK_KINDS = QUICK_CORE + ("meeting", "email")
 
 
 def related_specs(cfg: Config, entity: Entity):
@@ -26,16 +27,18 @@ def related_specs(cfg: Config, entity: Entity):
 
 
 def quick_actions(cfg: Config, entity: Entity, rid: int, lng: str) -> list[dict]:
-    """'Log a call / visit / note': entities without child tables that link here and have a select
-    field offering such kinds; one button per kind, opening that entity's form prefilled."""
-    out = []
+    """'Log a call / visit / note': entities without child tables that link here, have a date or
+    time field and a select field offering such kinds (call, visit or note among them); one button
+    per kind, opening that entity's form in a dialog with the link and the kind prefilled."""
+    out, seen = [], set()
     for e, link in related_specs(cfg, entity):
-        if e.table_fields:
+        if e.table_fields or not any(f.value_type in ("date", "datetime") for f in e.user_fields):
             continue
         kind = next((f for f in e.user_fields if f.type == "select"
-                     and any(o.value in QUICK_KINDS for o in f.options)), None)
-        if kind is None:
+                     and {o.value for o in f.options} & set(QUICK_CORE)), None)
+        if kind is None or (e.id, link.id) in seen:
             continue
+        seen.add((e.id, link.id))
         for o in kind.options:
             if o.value in QUICK_KINDS:
                 out.append({"label": label_of(o.label, lng, o.value), "entity": e.id,

@@ -52,6 +52,9 @@
       closeDialog();
       return;
     }
+    if (!(t.closest && t.closest("[data-link-picker]"))) {  // a click elsewhere closes open pickers
+      document.querySelectorAll(".link-options").forEach(function (ul) { ul.innerHTML = ""; });
+    }
     if (t.closest && t.closest("[data-open-dialog]")) {
       var d = document.getElementById("dialog");
       if (d && !d.open) d.showModal();
