@@ -19,8 +19,8 @@ system-deps:
 
 run: install
 	$(BIN)/flask --app app crm init
-	$(BIN)/flask --app app crm demo --records 200 --if-empty
 	$(BIN)/flask --app app crm user create admin --password "$${ADMIN_PASSWORD:-admin-Passw0rd}" --role admin --if-missing
+	$(BIN)/flask --app app crm demo --records 200 --if-empty
 	@echo "Admin login: admin / $${ADMIN_PASSWORD:-admin-Passw0rd}"
 	@echo "API token (Authorization: Bearer ...):"
 	@$(BIN)/flask --app app crm token create --user admin | tail -n 1

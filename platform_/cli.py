@@ -13,6 +13,8 @@ from engine.loader import load_config
 
 from . import auth
 
+DEMO_PASSWORD = "demo-Passw0rd"
+
 crm = AppGroup("crm", help="Manage the CRM: config, schema, demo data, users and tokens.")
 
 
@@ -121,7 +123,9 @@ def migrate(show_plan, do_apply, allow_destructive, purge):
 @click.option("--records", default=200, show_default=True, type=click.IntRange(1, 5_000_000))
 @click.option("--seed", default=0, type=int)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has records.")
-def demo(records, seed, if_empty):
+@click.option("--users/--no-users", default=True, show_default=True,
+              help="Also create one demo user per role of the pack (demo_<role>, password demo-Passw0rd).")
+def demo(records, seed, if_empty, users):
     """Fill the database with realistic, consistent demo data."""
     from engine import demo as demo_data
     rt = _loaded()
@@ -130,6 +134,15 @@ def demo(records, seed, if_empty):
     if if_empty and not demo_data.is_empty(rt.engine, rt.config, rt.store.metadata):
         click.echo("The database already has records; no demo data added.")
         return
+    if users and rt.config.pack is not None:
+        made = []
+        for role, _label in rt.config.pack.roles:
+            name = f"demo_{role}"
+            if role != "admin" and not auth.find_user(rt.engine, name):
+                auth.create_user(rt.engine, name, DEMO_PASSWORD, [role], full_name=f"Demo {role.replace('_', ' ')}")
+                made.append(name)
+        if made:
+            click.echo(f"Demo users (password {DEMO_PASSWORD}): {', '.join(made)}")
     started = time.monotonic()
     last = [0.0]
 
