@@ -13,7 +13,7 @@ from engine.model import Config, Entity, label_of
 from engine.query import ListRequest
 
 from .formspec import form_sections
-from .refs import Cells, title_field, user_names
+from .refs import Cells, state_labels, title_field, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, lang, render, runtime, store
 
 RELATED_ROWS = 10
@@ -65,6 +65,7 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                           "who": names.get(r.get("created_by")), "text": block["summary"](r)})
     wf = getattr(runtime(), "workflows", None)
     if wf is not None and entity.state_field is not None:
+        labels = state_labels(entity, lng)
         try:
             for h in wf.history(entity.id, rec["id"]):
                 at = h.get("at")
@@ -73,8 +74,10 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                         at = dt.datetime.fromisoformat(at)
                     except ValueError:
                         at = None
-                items.append({"at": at, "kind": _("Status"), "title": f"{h.get('from_state') or '∅'} → "
-                              f"{h.get('to_state')}", "href": None, "who": h.get("username"),
+                src, dst = h.get("from_state"), h.get("to_state")
+                items.append({"at": at, "kind": _("Status"),
+                              "title": f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}",
+                              "href": None, "who": h.get("username"),
                               "text": h.get("comment") or ""})
         except EngineError:
             pass
@@ -165,8 +168,9 @@ def transition(entity, rid, name):
     if wf is None:
         raise NotFound(_("This record has no workflow."))
     try:
-        wf.execute(e.id, rid, name, actor(), comment=(request.form.get("comment") or "").strip() or None)
-        flash(_("Done."), "success")
+        result = wf.execute(e.id, rid, name, actor(), comment=(request.form.get("comment") or "").strip() or None)
+        pending = isinstance(result, dict) and result.get("status") == "pending_approval"
+        flash(_("Sent for approval.") if pending else _("Done."), "success")
     except ValidationFailed as exc:
         for k, v in exc.fields.items():
             f = e.fields.get(k)

@@ -18,7 +18,8 @@ from tests.conftest import IN_CI, ROOT
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "screenshots"     # the README shows these
+SCRATCH = ROOT / "test-results" / "screenshots"  # every run writes here (ignored by git)
 ADMIN = ("admin", "admin-Passw0rd")
 
 # The roles the scenario needs, per pack: a customer, a contact of it, a deal with product lines.
@@ -117,8 +118,14 @@ def page(browser, live):
 
 
 def shot(pg, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    """Screenshot into test-results/; into docs/screenshots/ too when missing or with UPDATE_SCREENSHOTS=1,
+    so a test run does not leave the work tree changed."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCRATCH / f"{name}.png"), full_page=False)
+    target = SCREENSHOTS / f"{name}.png"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not target.exists():
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((SCRATCH / f"{name}.png").read_bytes())
 
 
 def sample(f, n=1, store=None, actor=None, cfg=None):
