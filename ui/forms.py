@@ -18,8 +18,9 @@ from engine.model import Entity, Field, FieldOverride
 from engine.store import msg as store_msg
 
 from . import display
+from .messages import localize_all
 from .formspec import all_overrides, form_sections
-from .refs import active_users, user_names
+from .refs import active_users, state_labels, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
 
 READONLY_TYPES = ("autonumber", "state")
@@ -352,14 +353,26 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                     child_links[(f.id, cf.id)] = store().titles(cf.to, ids) if ids else {}
                 except (ValueError, EngineError):
                     child_links[(f.id, cf.id)] = {}
+    errors = localize_all(errors, lng)
     if is_htmx() and status >= 400:
         status = 200  # htmx swaps only successful answers; the errors are in the fragment
     creating = rec is None
+    readonly_text = {}
+    states = state_labels(entity, lng)
+    for f in fields:
+        if f.type == "table" or f.computed or editable(f, all_overrides(sections).get(f.id)):
+            continue
+        v = rec.get(f.id) if rec else None
+        if f.type == "state" and v is None:
+            wf = cfg.workflows.get(f.workflow)
+            v = wf.initial if wf else None
+        readonly_text[f.id] = display.fmt(f, v, lng, states=states, users=user_names()) if v is not None else (
+            _("assigned on save") if f.type == "autonumber" else "")
     action = url_for("ui.new_record", entity=entity.id) if creating else \
         url_for("ui.edit_record", entity=entity.id, rid=rec["id"])
     return render("form.html", "form", status=status, entity=entity, sections=sections, inputs=inputs,
                   errors=errors, rec=rec, vals=vals, state=state, link_titles=link_titles, child_links=child_links,
-                  users=active_users(), editable=editable, action=action, conflict=conflict, dialog=dialog,
+                  users=active_users(), editable=editable, action=action, readonly_text=readonly_text, conflict=conflict, dialog=dialog,
                   preview_url=url_for("ui.preview", entity=entity.id), new_key=new_row_key,
                   title=(store().title(entity, rec) if rec else None), overrides=all_overrides(sections),
                   child_entity=lambda f: cfg.entities[f.of], step_for=step_for, row_errors=_row_errors(errors))
@@ -507,7 +520,7 @@ def preview(entity):
             for cf in child.user_fields:
                 if cf.computed:
                     computed.append((f"cf-{f.id}-{row_in.get('_key')}-{cf.id}", display.fmt(cf, row.get(cf.id), lang())))
-    return render("_preview.html", computed=computed, state=state, checked=checked)
+    return render("_preview.html", computed=computed, state=state, checked=localize_all(checked, lang()))
 
 
 def request_inputs_no_upload(entity: Entity, fields: list[Field]) -> dict:

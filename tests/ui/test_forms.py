@@ -22,6 +22,7 @@ def test_new_form_has_a_widget_per_field_type(admin):
     deal = admin.get("/e/deal/new").get_data(as_text=True)
     assert 'type="datetime-local"' not in deal and 'name="_lk_org"' in deal and 'id="cf-amount"' in deal
     assert 'id="rows-lines"' in deal and "/e/deal/row/lines" in deal
+    assert 'aria-labelledby="lbl-stage">Open</output>' in deal  # the state a new record starts in
     touch = admin.get("/e/touch/new").get_data(as_text=True)
     assert 'type="datetime-local" name="at"' in touch
 
@@ -217,3 +218,19 @@ def test_script_payloads_are_escaped_everywhere(make, admin, rt, admin_actor):
     assert "<script>alert(" not in part
     page = admin.get(f"/e/org?name__contains={XSS}").get_data(as_text=True)
     assert "<script>alert(" not in page
+
+
+def test_field_messages_in_chinese(admin):
+    page = admin.post("/e/org/new?lang=zh", {"name": "x", "email": "nope", "revenue": "abc", "staff": "-1",
+                                             "since": "2024-13-01", "website": "ftp://x"}).get_data(as_text=True)
+    for text in ("不是有效的邮箱地址", "不是数字", "不能小于 0", "不是日期", "不是网址"):
+        assert text in page, text
+    part = admin.post("/e/org/preview", {"email": "nope", "_changed": "email"}, hx=True).get_data(as_text=True)
+    assert "不是有效的邮箱地址" in part
+
+
+def test_message_shapes_unknown_to_the_table_pass_through():
+    from ui.messages import localize
+    assert localize("something new", "zh") == "something new"
+    assert localize("'x' is not a number", "en") == "'x' is not a number"
+    assert localize("at most 5 characters (7 given)", "zh") == "最多 5 个字符（当前 7 个）"

@@ -70,6 +70,24 @@
     }
   });
 
+  // keyboard in a link picker: arrows move through the choices, Escape closes them
+  document.addEventListener("keydown", function (e) {
+    var box = e.target.closest && e.target.closest("[data-link-picker]");
+    if (!box) return;
+    var picks = Array.prototype.slice.call(box.querySelectorAll("[data-pick-id]"));
+    var text = box.querySelector("[data-link-text]");
+    if (e.key === "Escape") {
+      box.querySelector(".link-options").innerHTML = "";
+      text.focus();
+      return;
+    }
+    if (!picks.length || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
+    e.preventDefault();
+    var i = picks.indexOf(document.activeElement);
+    i = e.key === "ArrowDown" ? Math.min(i + 1, picks.length - 1) : i - 1;
+    if (i < 0) text.focus(); else picks[i].focus();
+  });
+
   // select all rows of a list
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("[data-select-all]")) {
