@@ -128,6 +128,22 @@ def workflow_view(entity: Entity, rec: dict) -> dict:
     return {"path": path, "transitions": transitions}
 
 
+def visible_sections(cfg: Config, entity: Entity, rec: dict, lng: str):
+    """The form's sections as the record page shows them: visible_if of sections and fields
+    evaluated on the stored record, like the form does on what the user types."""
+    from .forms import form_state
+    sections = form_sections(cfg, entity, lng)
+    state = form_state(entity, sections, dict(rec))
+    out = []
+    for s in sections:
+        if s.key in state["hidden_sections"]:
+            continue
+        s.fields = [f for f in s.fields if f.id not in state["hidden"]]
+        if s.fields:
+            out.append(s)
+    return out
+
+
 @bp.get("/e/<entity>/<int:rid>")
 @login_required
 def record(entity, rid):
@@ -142,7 +158,7 @@ def record(entity, rid):
         child_cells[f.id] = (child, [c for c in child.user_fields if c.stored], Cells(child, rec.get(f.id) or [], lng))
     related = related_lists(cfg, e, rid, lng)
     return render("record.html", request.args.get("_block") or "content", entity=e, rec=rec, cells=cells,
-                  title=store().title(e, rec), sections=form_sections(cfg, e, lng), child_cells=child_cells,
+                  title=store().title(e, rec), sections=visible_sections(cfg, e, rec, lng), child_cells=child_cells,
                   related=related, timeline=timeline(cfg, e, rec, related, lng), wf=workflow_view(e, rec),
                   quick=quick_actions(cfg, e, rid, lng))
 

@@ -62,3 +62,12 @@ def test_delete_from_the_record_page(make, admin):
     r = admin.post(f"/e/org/{org['id']}/delete", {"version": str(org["version"])})
     assert r.status_code == 302
     assert admin.get(f"/e/org/{org['id']}").status_code == 404
+
+
+def test_record_page_hides_what_visible_if_hides(make, admin):
+    org = make("org", name="O", email="o@x.cn")
+    hot = make("deal", name="Hot", org=org["id"], probability="80", close_on="2030-01-01")
+    cold = make("deal", name="Cold", org=org["id"], probability="5", lost_reason="too small")
+    assert "Lost reason" not in admin.get(f"/e/deal/{hot['id']}").get_data(as_text=True)
+    page = admin.get(f"/e/deal/{cold['id']}").get_data(as_text=True)
+    assert "Lost reason" in page and "too small" in page
