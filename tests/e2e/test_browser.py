@@ -154,6 +154,8 @@ def test_opportunity_with_two_lines_shows_the_computed_total(page, live):
                                " return t !== '' && t !== '0.00'; }", arg=f"cf-{total.id}")
         if roles["deal"] == "deal":  # the UI test pack: 2×10 + 3×5
             assert out.inner_text().strip() == "35.00"
+    page.locator(f"#fw-{table.id}").scroll_into_view_if_needed()
+    page.evaluate(f"document.getElementById('fw-{table.id}').scrollIntoView({{block: 'start'}})")
     shot(page, "form")
     save(page)
     page.wait_for_url(re.compile(rf".*/e/{deal.id}/\d+$"))

@@ -24,6 +24,7 @@
       var text = box.querySelector("[data-link-text]");
       hidden.value = pick.getAttribute("data-pick-id");
       text.value = pick.getAttribute("data-pick-title");
+      text.setAttribute("data-picked", text.value);
       box.querySelector(".link-options").innerHTML = "";
       text.setAttribute("aria-expanded", "false");
       var marker = hidden.form && hidden.form.querySelector("input[name=_changed]");
@@ -64,6 +65,7 @@
   // a link picker whose text was cleared has no value any more
   document.addEventListener("input", function (e) {
     var t = e.target;
+    if (t.matches && t.matches("[data-link-text]")) t.removeAttribute("data-picked");
     if (t.matches && t.matches("[data-link-text]") && t.value.trim() === "") {
       var hidden = t.closest("[data-link-picker]").querySelector("[data-link-value]");
       if (hidden.value) { hidden.value = ""; hidden.dispatchEvent(new Event("change", { bubbles: true })); }
@@ -124,6 +126,14 @@
       }
     });
   }
+
+  // a lookup answer that arrives after a choice was made does not reopen the list
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    if (!target || !target.classList || !target.classList.contains("link-options")) return;
+    var text = target.closest("[data-link-picker]").querySelector("[data-link-text]");
+    if (text.getAttribute("data-picked") === text.value) e.detail.shouldSwap = false;
+  });
 
   document.addEventListener("htmx:oobAfterSwap", function (e) {
     var el = e.detail && e.detail.target;
