@@ -59,9 +59,22 @@ def inbox_count() -> int:
         return 0
 
 
+def approval_trail(entity_id: str, rid: int) -> list[dict]:
+    """A record's approval requests with their steps, for the record page (newest first)."""
+    wfs = getattr(web.runtime(), "workflows", None)
+    if wfs is None:
+        return []
+    return approvals.trail(wfs, entity_id, rid)
+
+
+def history(entity_id: str, rid: int) -> list[dict]:
+    wfs = getattr(web.runtime(), "workflows", None)
+    return wfs.history(entity_id, rid) if wfs is not None else []
+
+
 @bp.app_context_processor
 def _counts():
-    return {"inbox_count": inbox_count}
+    return {"inbox_count": inbox_count, "approval_trail": approval_trail, "wf_history": history}
 
 
 def _page(status=200, message=None, error=None):

@@ -94,3 +94,13 @@ def test_a12_inbox_count_in_navigation(flow_app):
     submitted(flow_app, "Two")
     page = Client(flow_app, "max", "max-Passw0rd").get("/inbox").get_data(as_text=True)
     assert 'class="count"' in page and ">2</mark>" in page
+
+
+def test_a12_record_page_shows_the_approval_trail(flow_app):
+    import re
+    p = submitted(flow_app, "Trail paper")
+    maxc = Client(flow_app, "max", "max-Passw0rd")
+    task = re.search(r'/inbox/(\d+)/approve', maxc.get("/inbox").get_data(as_text=True)).group(1)
+    maxc.post(f"/inbox/{task}/reject", {"comment": "价格不对"}, hx=True)
+    page = Client(flow_app, "clara", "clara-Passw0rd").get(f"/e/paper/{p['id']}").get_data(as_text=True)
+    assert 'class="approval-trail"' in page and "价格不对" in page and "rejected" in page
