@@ -47,6 +47,12 @@ def quick_actions(cfg: Config, entity: Entity, rid: int, lng: str) -> list[dict]
     return out
 
 
+def approval_event_label(event: str) -> str:
+    return {"approval_requested": _("requested"), "approved": _("approved"),
+            "approval_rejected": _("rejected"), "approval_delegated": _("delegated"),
+            "approval_withdrawn": _("withdrawn"), "approval_escalated": _("escalated")}.get(event, event)
+
+
 def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: str) -> list[dict]:
     """Related records by their date, workflow history and the record's own creation and last
     change, newest first."""
@@ -75,9 +81,12 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                     except ValueError:
                         at = None
                 src, dst = h.get("from_state"), h.get("to_state")
-                items.append({"at": at, "kind": _("Status"),
-                              "title": f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}",
-                              "href": None, "who": h.get("username"),
+                event = h.get("event") or "transition"
+                if event in ("transition", "rejected"):
+                    kind, title = _("Status"), f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}"
+                else:  # approval events leave the state as it is: say what happened instead
+                    kind, title = _("Approval"), approval_event_label(event)
+                items.append({"at": at, "kind": kind, "title": title, "href": None, "who": h.get("username"),
                               "text": h.get("comment") or ""})
         except EngineError:
             pass
