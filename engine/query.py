@@ -98,8 +98,9 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
         if v is None:
             out.append(col.is_(None) if op == "eq" else col.is_not(None))
             continue
-        out.append({"eq": col == v, "ne": sa.or_(col != v, col.is_(None)), "lt": col < v, "lte": col <= v,
-                    "gt": col > v, "gte": col >= v}[op])
+        if f.value_type == "boolean" and op not in ("eq", "ne"):
+            raise BadRequest(f"filter {name}: a boolean takes = or __ne, not __{op}")
+        out.append(_compare(col, op, v))
     if req.q:
         fields = [f for f in entity.searchable_fields if f.stored]
         if fields:
@@ -108,6 +109,15 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
                                                          "autonumber", "state")
                                 else table.c[f.id].icontains(req.q, autoescape=True) for f in fields]))
     return out
+
+
+def _compare(col, op: str, v):
+    """Build only the comparison asked for (a boolean column refuses `<` even when unused)."""
+    if op == "eq":
+        return col == v
+    if op == "ne":
+        return sa.or_(col != v, col.is_(None))
+    return {"lt": col.__lt__, "lte": col.__le__, "gt": col.__gt__, "gte": col.__ge__}[op](v)
 
 
 def order_by(entity: Entity, table: sa.Table, sort: str | None) -> list:

@@ -45,7 +45,7 @@ def _derefs(expr: str) -> frozenset:
     return frozenset(n.split(".")[0] for n in rules.names_used(expr) if "." in n)
 
 
-class _Lazy(Mapping):
+class LazyRecord(Mapping):
     """A linked record (or user) loaded on first access by a rule: `customer.level`."""
 
     def __init__(self, loader):
@@ -380,14 +380,14 @@ class RecordStore:
                                              users.c.manager, users.c.roles, users.c.language)
                                    .where(users.c.id == rid)).mappings().first()
                 return dict(row) if row else None
-            return _Lazy(load_user)
+            return LazyRecord(load_user)
         target = self.config.entities[f.to]
 
         def load_record():
             t = self.table(target)
             row = conn.execute(sa.select(t).where(t.c.id == rid)).mappings().first()
             return dict(row) if row else None
-        return _Lazy(load_record)
+        return LazyRecord(load_record)
 
     def _compute(self, conn, entity, merged, rows, actor, errors):
         for f in entity.user_fields:

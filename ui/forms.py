@@ -15,6 +15,7 @@ from flask_login import login_required
 from engine import rules, values
 from engine.errors import Conflict, EngineError, RuleError, ValidationFailed
 from engine.model import Entity, Field, FieldOverride
+from engine.store import LazyRecord
 from engine.store import msg as store_msg
 
 from . import display
@@ -172,39 +173,22 @@ def coerce_inputs(entity: Entity, inputs: dict) -> tuple[dict, dict]:
 
 
 # ---- live evaluation: computed fields, visible_if, required_if --------------------------------
-class _Linked(Mapping):
-    def __init__(self, f: Field, rid):
-        self.f, self.rid, self._data = f, rid, None
-
-    def _load(self):
-        if self._data is None:
-            try:
-                if self.f.value_type == "user":
-                    self._data = {"id": self.rid, "name": user_names().get(self.rid)}
-                else:
-                    self._data = store().get(self.f.to, self.rid, actor())
-            except EngineError:
-                self._data = {}
-        return self._data
-
-    def __getitem__(self, k):
-        return self._load()[k]
-
-    def get(self, k, default=None):
-        return self._load().get(k, default)
-
-    def __iter__(self):
-        return iter(self._load())
-
-    def __len__(self):
-        return len(self._load())
+def _linked(f: Field, rid) -> LazyRecord:
+    def load():
+        try:
+            if f.value_type == "user":
+                return {"id": rid, "name": user_names().get(rid)}
+            return store().get(f.to, rid, actor())
+        except EngineError:
+            return {}
+    return LazyRecord(load)
 
 
 def names_of(entity: Entity, vals: dict) -> dict:
     names = {f: vals.get(f) for f in entity.fields}
     for f in entity.fields.values():
         if f.value_type in ("link", "user") and vals.get(f.id) is not None:
-            names[f.id] = _Linked(f, vals[f.id])
+            names[f.id] = _linked(f, vals[f.id])
     return names
 
 

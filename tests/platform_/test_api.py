@@ -101,3 +101,13 @@ def test_a7_reload_keeps_last_good_config(make_app, tmp_path):
     assert r.status_code == 200
     r = c.post("/api/v1/account", json={"name": "new", "email": "n@x.cn", "fax": "+86 571 1234"}, headers=h)
     assert r.status_code == 201 and r.get_json()["fax"] == "+86 571 1234"
+
+
+def test_a10_boolean_filters(api):
+    api("POST", "/account", {"name": "On", "email": "on@x.cn", "active": True})
+    api("POST", "/account", {"name": "Off", "email": "off@x.cn", "active": False})
+    s, l = api("GET", "/account?active=false")
+    assert s == 200 and [r["name"] for r in l["items"]] == ["Off"]
+    assert api("GET", "/account?active__ne=false")[1]["total"] == 1
+    s, e = api("GET", "/account?active__lt=true")
+    assert s == 400 and "boolean" in e["error"]["message"]
