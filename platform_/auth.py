@@ -98,3 +98,11 @@ def list_users(engine):
         return [dict(r) for r in conn.execute(sa.select(users.c.id, users.c.username, users.c.full_name,
                                                         users.c.roles, users.c.active).order_by(users.c.username))
                 .mappings()]
+
+
+def set_language(engine, user_id: int, code: str) -> None:
+    """Remember a user's interface language ('en' or 'zh')."""
+    if code not in ("en", "zh"):
+        raise BadRequest(f"unknown language {code!r}; use en or zh")
+    with writing(engine) as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(language=code))

@@ -131,9 +131,8 @@ def _prepare():
 
 
 def set_user_language(user_id, code: str) -> None:
-    from engine.db import writing
-    with writing(runtime().engine) as conn:
-        conn.execute(users.update().where(users.c.id == user_id).values(language=code))
+    from platform_.auth import set_language
+    set_language(runtime().engine, user_id, code)
 
 
 @bp.after_app_request
