@@ -224,6 +224,9 @@ def set_delegation(wfs, actor, delegate: int, starts_on: dt.date, ends_on: dt.da
     if ends_on < starts_on:
         raise ValidationFailed({"ends_on": "must not be before the start"})
     with writing(wfs.store.engine) as conn:
+        ok = conn.execute(sa.select(users.c.id).where(users.c.id == int(delegate), users.c.active.is_(True))).scalar()
+        if ok is None or int(delegate) == actor.id:
+            raise ValidationFailed({"delegate": "not an active user other than you"})
         return conn.execute(delegations.insert().values(user_id=actor.id, delegate=int(delegate), starts_on=starts_on,
                                                         ends_on=ends_on)).inserted_primary_key[0]
 

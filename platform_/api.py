@@ -234,6 +234,28 @@ def decide(task_id, decision):
     return jsonify(result)
 
 
+@bp.post("/delegations")
+def create_delegation():
+    """Holiday cover: the acting user's approvals go to `delegate` from `starts_on` to `ends_on`."""
+    import datetime as dt
+    from engine.errors import ValidationFailed
+    body = _body()
+    errors, dates = {}, {}
+    for key in ("starts_on", "ends_on"):
+        try:
+            dates[key] = dt.date.fromisoformat(str(body.get(key, "")))
+        except ValueError:
+            errors[key] = "is not a date (YYYY-MM-DD)"
+    if not isinstance(body.get("delegate"), int):
+        errors["delegate"] = "the id of the user who covers"
+    if errors:
+        raise ValidationFailed(errors)
+    did = approvals.set_delegation(runtime().workflows, g.actor, body["delegate"], dates["starts_on"], dates["ends_on"])
+    resp = jsonify({"id": did, "delegate": body["delegate"], "starts_on": body["starts_on"], "ends_on": body["ends_on"]})
+    resp.status_code = 201
+    return resp
+
+
 @bp.post("/approval-requests/<int:request_id>/withdraw")
 def withdraw(request_id):
     return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _body().get("comment")))

@@ -132,5 +132,22 @@ def inbox_task_done(task_id):
     return _page(message=_("Task done."))
 
 
+@bp.post("/inbox/cover")
+@login_required
+def inbox_cover():
+    """Holiday cover: my approvals go to a colleague for a date range."""
+    try:
+        starts = dt.date.fromisoformat(request.form.get("starts_on", ""))
+        ends = dt.date.fromisoformat(request.form.get("ends_on", ""))
+        approvals.set_delegation(web.runtime().workflows, web.actor(), int(request.form.get("delegate") or 0),
+                                 starts, ends)
+    except ValueError:
+        return _page(422, error=_("Give a colleague and two dates (YYYY-MM-DD)."))
+    except EngineError as e:
+        detail = "; ".join(f"{k}: {v}" for k, v in (getattr(e, "fields", None) or {}).items())
+        return _page(_status(e), error=e.message + (f" ({detail})" if detail else ""))
+    return _page(message=_("Your approvals go to your colleague in that period."))
+
+
 def _status(e: EngineError) -> int:
     return {"not_found": 404, "forbidden": 403, "conflict": 409, "validation_failed": 422}.get(e.code, 400)

@@ -90,3 +90,20 @@ def test_a2_attachment_stored_by_content_hash(wapi, tmp_path):
     big = base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()
     s, e = wapi("clara", "POST", "/paper", {"title": "P", "scan": {"name": "big.bin", "content_base64": big}})
     assert s == 422 and "larger than 1 MB" in e["error"]["fields"]["scan"]
+
+
+def test_a12_holiday_cover_through_the_api(wapi):
+    _, me = wapi("admin", "GET", "/me")
+    _, maxu = wapi("max", "GET", "/me")
+    s, e = wapi("max", "POST", "/delegations", {"delegate": maxu["id"], "starts_on": "2026-01-01", "ends_on": "2099-01-01"})
+    assert s == 422 and "delegate" in e["error"]["fields"]
+    s, e = wapi("max", "POST", "/delegations", {"delegate": me["id"], "starts_on": "2026-02-01", "ends_on": "2026-01-01"})
+    assert s == 422 and "ends_on" in e["error"]["fields"]
+    s, d = wapi("max", "POST", "/delegations", {"delegate": me["id"], "starts_on": "2020-01-01", "ends_on": "2099-01-01"})
+    assert s == 201
+    _, p = wapi("clara", "POST", "/paper", {"title": "P", "amount": 10})
+    wapi("clara", "POST", f"/paper/{p['id']}/transitions/submit", {})
+    wapi("clara", "POST", f"/paper/{p['id']}/transitions/approve", {})
+    assert wapi("max", "GET", "/approvals")[1]["total"] == 0
+    [task] = wapi("admin", "GET", "/approvals")[1]["items"]
+    assert task["delegated_from"] == maxu["id"]

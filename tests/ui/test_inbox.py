@@ -104,3 +104,19 @@ def test_a12_record_page_shows_the_approval_trail(flow_app):
     maxc.post(f"/inbox/{task}/reject", {"comment": "价格不对"}, hx=True)
     page = Client(flow_app, "clara", "clara-Passw0rd").get(f"/e/paper/{p['id']}").get_data(as_text=True)
     assert 'class="approval-trail"' in page and "价格不对" in page and "rejected" in page
+
+
+def test_a12_holiday_cover_from_the_inbox(flow_app):
+    import sqlalchemy as sa
+    from engine.systables import users
+    with flow_app.extensions["crm"].engine.connect() as c:
+        mia = c.execute(sa.select(users.c.id).where(users.c.username == "mia")).scalar()
+    maxc = Client(flow_app, "max", "max-Passw0rd")
+    r = maxc.post("/inbox/cover", {"delegate": str(mia), "starts_on": "2020-01-01", "ends_on": "2099-12-31"}, hx=True)
+    assert "go to your colleague" in r.get_data(as_text=True)
+    assert maxc.post("/inbox/cover", {"delegate": str(mia), "starts_on": "soon"}, hx=True).status_code == 422
+    submitted(flow_app, "While max is away")
+    assert "Nothing waits for your approval" in maxc.get("/inbox").get_data(as_text=True)
+    page = Client(flow_app, "mia", "mia-Passw0rd").get("/inbox").get_data(as_text=True)
+    assert "While max is away" in page
+    assert page.count('name="task_id"') == 1                       # mia's own task and max's cover merge
