@@ -88,3 +88,26 @@ def test_cli_backup_restore(cli, tmp_path):
     from engine.actor import SYSTEM_ACTOR
     store = other.app.extensions["crm"].store
     assert store.list("account", ListRequest(filters=[]), SYSTEM_ACTOR)["total"] == 5
+
+
+def test_a5_migrate_lists_records_in_flight_and_refuses_to_strand(cli, tmp_path):
+    import sqlalchemy as sa
+    from engine.actor import SYSTEM_ACTOR
+    cfg = tmp_path / "flow"
+    shutil.copytree(FIXTURES / "flow", cfg)
+    run = cli(cfg)
+    run("init")
+    rt = run.app.extensions["crm"]
+    p = rt.store.create("paper", {"title": "in flight", "amount": 5}, SYSTEM_ACTOR)
+    rt.workflows.execute("paper", p["id"], "submit", SYSTEM_ACTOR)
+    wf = cfg / "workflows" / "paper_flow.yaml"
+    text = wf.read_text().replace("  review: {label: {en: In review, zh: 审核中}, color: blue}\n", "")
+    wf.write_text(text.replace("submit: {from: draft, to: review,", "submit: {from: draft, to: approved,")
+                  .replace("    from: review\n    to: approved\n", "    from: draft\n    to: approved\n"))
+    run2 = cli(cfg)
+    plan = run2("migrate", "--plan")
+    assert "1 record(s) in state 'review'" in plan and "keep running on stored version" in plan
+    with rt.engine.begin() as c:
+        c.execute(sa.text("update e_paper set status = 'limbo'"))
+    out = run2("migrate", "--apply", code=1)
+    assert "state 'limbo', which no version of paper_flow has" in out and "Refused" in out
