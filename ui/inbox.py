@@ -13,7 +13,7 @@ from engine import approvals
 from engine.db import reading, writing
 from engine.errors import EngineError
 from engine.systables import users
-from engine.wftables import tasks
+from engine.wftables import notifications, tasks
 
 from . import web
 from .web import bp, render
@@ -41,6 +41,14 @@ def _tasks():
         return [dict(r) for r in conn.execute(
             sa.select(tasks).where(tasks.c.assignee == current_user.actor.id, tasks.c.status == "open")
             .order_by(tasks.c.due_on.is_(None), tasks.c.due_on, tasks.c.id).limit(200)).mappings()]
+
+
+def _notifications():
+    with reading(web.runtime().engine) as conn:
+        return [dict(r) for r in conn.execute(
+            sa.select(notifications).where(notifications.c.user_id == current_user.actor.id,
+                                           notifications.c.read_at.is_(None))
+            .order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(100)).mappings()]
 
 
 def _colleagues():
@@ -82,6 +90,7 @@ def _page(status=200, message=None, error=None):
     rt = web.runtime()
     entities = sorted({w.entity for w in rt.config.workflows.values()})
     return render("inbox.html", "inbox", status=status, items=_pending(entity), todo=_tasks(), entity=entity,
+                  notes=_notifications(),
                   entities=[(e, rt.config.entities[e].label_text(web.lang())) for e in entities if e in rt.config.entities],
                   colleagues=_colleagues(), message=message, error=error)
 
@@ -130,6 +139,16 @@ def inbox_task_done(task_id):
     if res.rowcount != 1:
         return _page(409, error=_("This task is not open for you."))
     return _page(message=_("Task done."))
+
+
+@bp.post("/inbox/notifications/read")
+@login_required
+def inbox_read():
+    with writing(web.runtime().engine) as conn:
+        conn.execute(notifications.update().where(notifications.c.user_id == current_user.actor.id,
+                                                  notifications.c.read_at.is_(None))
+                     .values(read_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+    return _page()
 
 
 @bp.post("/inbox/cover")

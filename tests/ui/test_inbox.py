@@ -120,3 +120,16 @@ def test_a12_holiday_cover_from_the_inbox(flow_app):
     page = Client(flow_app, "mia", "mia-Passw0rd").get("/inbox").get_data(as_text=True)
     assert "While max is away" in page
     assert page.count('name="task_id"') == 1                       # mia's own task and max's cover merge
+
+
+def test_a5_notify_action_reaches_the_inbox(flow_app):
+    import re
+    submitted(flow_app, "Notify me")
+    maxc = Client(flow_app, "max", "max-Passw0rd")
+    task = re.search(r'/inbox/(\d+)/approve', maxc.get("/inbox").get_data(as_text=True)).group(1)
+    maxc.post(f"/inbox/{task}/approve", {}, hx=True)
+    clara = Client(flow_app, "clara", "clara-Passw0rd")
+    page = clara.get("/inbox").get_data(as_text=True)
+    assert "Notify me was approved" in page
+    r = clara.post("/inbox/notifications/read", {}, hx=True)
+    assert "Notify me was approved" not in r.get_data(as_text=True)
