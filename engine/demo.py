@@ -188,7 +188,7 @@ class _Gen:
                 except (RuleError, ValueError):
                     row[f.id] = None
 
-    def record(self, e: Entity, rid: int | None) -> tuple[dict, dict]:
+    def record(self, e: Entity) -> tuple[dict, dict]:
         row: dict = {}
         children: dict = {}
         for f in e.user_fields:
@@ -245,7 +245,7 @@ def generate(engine, config: Config, metadata: sa.MetaData, records: int, seed: 
             n = min(BATCH, total - made)
             parents, kids = [], {}
             for i in range(n):
-                row, children = gen.record(e, None)
+                row, children = gen.record(e)
                 row["id"] = next_id + made + i
                 parents.append(row)
                 for fid, lines in children.items():

@@ -208,7 +208,7 @@ class Workflows:
             changes.update(runner.run({**record, **changes}, new_state.on_enter, f"{wf.id}.states.{to}.on_enter"))
         try:
             after = self.store._update(conn, entity, record["id"], changes, actor, mode="internal", trusted=True,
-                                       version=record["version"])
+                                       version=record["version"], current=record)
         except ValidationFailed as e:
             raise ValidationFailed(e.fields, f"The record would be invalid after {t.id if t else to}: "
                                              + "; ".join(f"{k}: {v}" for k, v in e.fields.items())) from None

@@ -207,10 +207,12 @@ class RecordStore:
         with writing(self.engine) as conn:
             return self._update(conn, entity, rid, data, actor, mode, trusted, version)
 
-    def _update(self, conn, entity, rid, data, actor, mode, trusted, version):
+    def _update(self, conn, entity, rid, data, actor, mode, trusted, version, current=None):
+        """`current`: the record as already read (and locked) in this transaction by the caller."""
         if not isinstance(data, dict):
             raise ValidationFailed({"_body": "expected a JSON object of fields"})
-        current = self._read(conn, entity, rid, for_update=True)
+        if current is None:
+            current = self._read(conn, entity, rid, for_update=True)
         self._check_scope(conn, entity, actor, current["id"])
         self.policy.check(entity, "update", actor, current)
         version = data.get("version", version)
