@@ -59,7 +59,68 @@ def openapi_document(config: Config) -> dict:
             "delete": {"tags": [tag], "parameters": rid, "responses": {"204": {"description": "moved to the recycle bin"},
                                                                        **errors}},
         }
+        if e.state_field is not None:
+            paths.update(_workflow_paths(e, tag, rid, errors))
+    paths.update(_approval_paths())
+    schemas["Transition"] = {"type": "object", "properties": {
+        "name": {"type": "string"}, "label": {"type": "string"}, "to": {"type": "string"},
+        "to_label": {"type": "string"}, "allowed": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+        "comment": {"enum": ["required", "optional", "none"]}, "approval": {"type": "boolean"}}}
     return {"openapi": "3.1.0", "info": {"title": (config.pack.label.get("en") if config.pack else "CRM") + " API",
                                          "version": config.pack.version if config.pack else "0"},
             "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}], "paths": paths}
+
+
+def _json(schema, description="ok"):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _workflow_paths(e, tag, rid, errors) -> dict:
+    comment = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        "comment": {"type": "string"}, "version": {"type": "integer"}}}}}}
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        f"/api/v1/{e.id}/{{id}}/transitions": {"get": {
+            "tags": [tag], "summary": "Transitions of the record for the acting user, each allowed or with the reason",
+            "parameters": rid, "responses": {"200": _json({"type": "object", "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Transition"}}}}), **errors}}},
+        f"/api/v1/{e.id}/{{id}}/transitions/{{name}}": {"post": {
+            "tags": [tag], "summary": "Run a transition (one transaction: checks, actions, history)",
+            "parameters": rid + name, "requestBody": comment,
+            "responses": {"200": _json({"type": "object"}, "done"),
+                          "202": _json({"type": "object"}, "an approval request was opened"), **errors}}},
+        f"/api/v1/{e.id}/{{id}}/history": {"get": {
+            "tags": [tag], "summary": "State history", "parameters": rid,
+            "responses": {"200": _json({"type": "object"}), **errors}}},
+        f"/api/v1/{e.id}/{{id}}/approvals": {"get": {
+            "tags": [tag], "summary": "Approval requests of the record with their steps", "parameters": rid,
+            "responses": {"200": _json({"type": "object"}), **errors}}},
+    }
+
+
+def _approval_paths() -> dict:
+    task = [{"name": "task", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "decision", "in": "path", "required": True, "schema": {"enum": ["approve", "reject", "delegate"]}}]
+    body = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        "comment": {"type": "string"}, "delegate_to": {"type": "integer"}}}}}}
+    return {
+        "/api/v1/approvals": {"get": {"tags": ["Approvals"], "summary": "The acting user's pending approval tasks",
+                                      "responses": {"200": _json({"type": "object"})}}},
+        "/api/v1/approvals/{task}/{decision}": {"post": {
+            "tags": ["Approvals"], "summary": "Approve, reject (comment required) or delegate a task",
+            "parameters": task, "requestBody": body, "responses": {"200": _json({"type": "object"}),
+                                                                    "403": {"description": "not an approver"},
+                                                                    "409": {"description": "already decided"},
+                                                                    "422": {"description": "comment missing"}}}},
+        "/api/v1/approval-requests/{id}/withdraw": {"post": {
+            "tags": ["Approvals"], "summary": "Withdraw a pending request (the requester)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _json({"type": "object"})}}},
+        "/api/v1/delegations": {"post": {
+            "tags": ["Approvals"], "summary": "Holiday cover: delegate my approvals for a date range",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": [
+                "delegate", "starts_on", "ends_on"], "properties": {"delegate": {"type": "integer"},
+                "starts_on": {"type": "string", "format": "date"}, "ends_on": {"type": "string", "format": "date"}}}}}},
+            "responses": {"201": _json({"type": "object"}, "created"), "422": {"description": "invalid"}}}},
+    }

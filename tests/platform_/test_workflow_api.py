@@ -107,3 +107,13 @@ def test_a12_holiday_cover_through_the_api(wapi):
     assert wapi("max", "GET", "/approvals")[1]["total"] == 0
     [task] = wapi("admin", "GET", "/approvals")[1]["items"]
     assert task["delegated_from"] == maxu["id"]
+
+
+def test_a10_openapi_documents_transitions_and_approvals(wapi):
+    s, doc = wapi("admin", "GET", "/openapi.json")
+    assert s == 200
+    for path in ("/api/v1/paper/{id}/transitions", "/api/v1/paper/{id}/transitions/{name}",
+                 "/api/v1/approvals", "/api/v1/approvals/{task}/{decision}", "/api/v1/delegations"):
+        assert path in doc["paths"], path
+    assert "/api/v1/memo/{id}/transitions" not in doc["paths"]           # memo has no workflow
+    assert "202" in doc["paths"]["/api/v1/paper/{id}/transitions/{name}"]["post"]["responses"]
