@@ -100,14 +100,14 @@ def _workflow_paths(e, tag, rid, errors) -> dict:
 
 
 def _approval_paths() -> dict:
-    task = [{"name": "task", "in": "path", "required": True, "schema": {"type": "integer"}},
+    task = [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "integer"}},
             {"name": "decision", "in": "path", "required": True, "schema": {"enum": ["approve", "reject", "delegate"]}}]
     body = {"content": {"application/json": {"schema": {"type": "object", "properties": {
         "comment": {"type": "string"}, "delegate_to": {"type": "integer"}}}}}}
     return {
         "/api/v1/approvals": {"get": {"tags": ["Approvals"], "summary": "The acting user's pending approval tasks",
                                       "responses": {"200": _json({"type": "object"})}}},
-        "/api/v1/approvals/{task}/{decision}": {"post": {
+        "/api/v1/approvals/{task_id}/{decision}": {"post": {
             "tags": ["Approvals"], "summary": "Approve, reject (comment required) or delegate a task",
             "parameters": task, "requestBody": body, "responses": {"200": _json({"type": "object"}),
                                                                     "403": {"description": "not an approver"},

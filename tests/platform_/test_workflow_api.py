@@ -113,7 +113,7 @@ def test_a10_openapi_documents_transitions_and_approvals(wapi):
     s, doc = wapi("admin", "GET", "/openapi.json")
     assert s == 200
     for path in ("/api/v1/paper/{id}/transitions", "/api/v1/paper/{id}/transitions/{name}",
-                 "/api/v1/approvals", "/api/v1/approvals/{task}/{decision}", "/api/v1/delegations"):
+                 "/api/v1/approvals", "/api/v1/approvals/{task_id}/{decision}", "/api/v1/delegations"):
         assert path in doc["paths"], path
     assert "/api/v1/memo/{id}/transitions" not in doc["paths"]           # memo has no workflow
     assert "202" in doc["paths"]["/api/v1/paper/{id}/transitions/{name}"]["post"]["responses"]
