@@ -1,7 +1,7 @@
 """Who is acting: passed into every store call so permissions plug into the store's queries."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

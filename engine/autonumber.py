@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .systables import series

@@ -1,7 +1,7 @@
 """One error root with structured fields; callers map them to HTTP codes or CLI output."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class EngineError(Exception):

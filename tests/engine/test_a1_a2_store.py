@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from engine.query import ListRequest, parse_args
+from engine.query import parse_args
 from tests.engine.conftest import ADMIN
 
 

@@ -169,7 +169,7 @@ def test_a3_migration_commits_whole_or_not_at_all(engine_db, config_copy):
 
 def test_a3_removed_entity_table_is_kept(engine_db, config_copy):
     d = config_copy()
-    store = setup(engine_db, d)
+    setup(engine_db, d)
     (d / "entities" / "note.yaml").write_text("entity: note\nlabel: Note\nfields:\n  body: {type: text}\n")
     m = reload(engine_db, d)
     m.apply()

@@ -15,7 +15,7 @@ from engine.migrator import Migrator
 from engine.statemachine import Workflows
 from engine.store import RecordStore
 from engine.systables import users
-from engine.wftables import notifications, tasks
+from engine.wftables import tasks
 from tests.conftest import FIXTURES
 
 

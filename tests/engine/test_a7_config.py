@@ -1,5 +1,4 @@
 """A7: config is checked against JSON Schemas; every error names file, line, path and what was expected."""
-import shutil
 from pathlib import Path
 
 import pytest

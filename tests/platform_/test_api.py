@@ -1,7 +1,5 @@
 """A10 REST API of DESIGN.md: CRUD, list queries, errors, tokens — on SQLite and PostgreSQL."""
-import base64
 
-import pytest
 
 from tests.conftest import FIXTURES
 

@@ -202,7 +202,7 @@ def test_script_payloads_are_escaped_everywhere(make, admin, rt, admin_actor):
     make("person", name=XSS, org=org["id"])
     deal = make("deal", name=XSS, org=org["id"], lines=[{"item": XSS, "quantity": "1", "price": "1"}])
     for path in (f"/e/org/{org['id']}", "/e/org", f"/e/org/{org['id']}/edit", f"/e/deal/{deal['id']}",
-                 f"/e/deal/{deal['id']}/edit", "/e/person", f"/search?q=script", "/e/org/lookup?q=script",
+                 f"/e/deal/{deal['id']}/edit", "/e/person", "/search?q=script", "/e/org/lookup?q=script",
                  f"/e/person/new?org={org['id']}"):
         page = admin.get(path).get_data(as_text=True)
         assert "<script>alert(" not in page, path
