@@ -90,6 +90,31 @@ class Workflows:
                                 "kept_on": old.version if old is not wf else None})
         return out
 
+    def move_state(self, entity_id: str, from_state: str, to_state: str, actor, comment: str | None = None) -> int:
+        """An admin's migration: put every record in `from_state` into `to_state` of the current
+        definition, with a history row each (event "migrated"); no transition actions run.
+        Returns the number of records moved."""
+        entity, wf = self._need_workflow(entity_id)
+        if not actor.is_admin:
+            raise Forbidden("Only an administrator may migrate records between workflow states.")
+        if to_state not in wf.states:
+            raise ValidationFailed({"to_state": f"{to_state!r} is not a state of {wf.id}; it has "
+                                                f"{', '.join(wf.states)}"})
+        t = self.store.table(entity)
+        col = t.c[wf.field]
+        with writing(self.store.engine) as conn:
+            rows = conn.execute(sa.select(t.c.id, t.c.version).where(col == from_state, t.c.deleted_at.is_(None))).all()
+            now = _now()
+            for rid, version in rows:
+                conn.execute(t.update().where(t.c.id == rid).values(
+                    {wf.field: to_state, "version": version + 1, "updated_at": now, "updated_by": actor.id}))
+            if rows:
+                conn.execute(history.insert(), [
+                    {"entity": entity.id, "record_id": rid, "workflow": wf.id, "wf_version": wf.version,
+                     "transition": None, "from_state": from_state, "to_state": to_state, "event": "migrated",
+                     "user_id": actor.id, "at": now, "comment": comment} for rid, _v in rows])
+        return len(rows)
+
     def workflow_of(self, entity: Entity) -> Workflow | None:
         f = entity.state_field
         return self.config.workflows.get(f.workflow) if f else None

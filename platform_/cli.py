@@ -256,3 +256,25 @@ def restore_cmd(file, yes):
     except (ValueError, KeyError) as e:
         raise click.ClickException(f"restore refused: {e}")
     click.echo(f"Restored {sum(m['tables'].values())} rows from {file} (made {m['created_at']}).")
+
+
+@crm.group("workflow")
+def workflow():
+    """Workflow administration."""
+
+
+@workflow.command("move")
+@click.argument("entity")
+@click.argument("from_state")
+@click.argument("to_state")
+@click.option("--comment", default="moved by an administrator after a workflow change")
+def workflow_move(entity, from_state, to_state, comment):
+    """Move every ENTITY record in FROM_STATE to TO_STATE of the current workflow version."""
+    from engine.actor import SYSTEM_ACTOR
+    rt = _loaded()
+    try:
+        n = rt.workflows.move_state(entity, from_state, to_state, SYSTEM_ACTOR, comment)
+    except EngineError as e:
+        detail = "; ".join(f"{k}: {v}" for k, v in (getattr(e, "fields", None) or {}).items())
+        raise click.ClickException(e.message + (f" ({detail})" if detail else ""))
+    click.echo(f"Moved {n} {entity} record(s) from {from_state!r} to {to_state!r}.")

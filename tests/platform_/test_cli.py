@@ -111,3 +111,8 @@ def test_a5_migrate_lists_records_in_flight_and_refuses_to_strand(cli, tmp_path)
         c.execute(sa.text("update e_paper set status = 'limbo'"))
     out = run2("migrate", "--apply", code=1)
     assert "state 'limbo', which no version of paper_flow has" in out and "Refused" in out
+    assert "is not a state" in run2("workflow", "move", "paper", "limbo", "nowhere", code=1)
+    assert "Moved 1 paper record(s)" in run2("workflow", "move", "paper", "limbo", "draft")
+    assert "Refused" not in run2("migrate", "--apply")                    # exit 0: nobody is stranded now
+    hist = run2.app.extensions["crm"].workflows.history("paper", p["id"])
+    assert hist[-1]["event"] == "migrated" and hist[-1]["to_state"] == "draft"
