@@ -289,9 +289,6 @@ class Migrator:
                  "create_index": 9}
         created = []
         for s in sorted(steps, key=lambda s: order[s.kind]):
-            if s.kind == "create_index" and created and not sqlite:
-                self._add_deferred_fks(conn, created)
-                created = []
             if s.kind == "drop_index":
                 ops.drop_index(s.payload["name"], table_name=s.table)
             elif s.kind == "remove_entity":
@@ -333,8 +330,7 @@ class Migrator:
                     conn.execute(t.update().where(t.c[s.column].is_(None)).values({s.column: s.payload["fill"]}))
             elif s.kind == "create_index":
                 s.payload["index"].create(conn)
-
-        if created and not sqlite:
+        if created and not sqlite:  # links between new tables, now that all of them exist
             self._add_deferred_fks(conn, created)
 
     @staticmethod
