@@ -22,7 +22,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     from platform_.runtime import Runtime
-    rt = Runtime(app.config["DATABASE_URL"], app.config["CRM_CONFIG_DIR"], app.config["ATTACHMENTS_DIR"])
+    rt = Runtime(app.config["DATABASE_URL"], app.config["CRM_CONFIG_DIR"], app.config["ATTACHMENTS_DIR"],
+                 migrate_on_start=bool(app.config["MIGRATE_ON_START"]))
     rt.load()
     app.extensions["crm"] = rt
 

@@ -63,11 +63,12 @@ def _field(entity: str, fid: str, raw: dict) -> Field:
         else:
             opts.append(Option(o["value"], norm_label(o.get("label"), o["value"]), o.get("color")))
     ftype = raw["type"]
+    value_type = raw.get("result", "decimal") if ftype == "computed" else ftype
     scale = raw.get("scale")
-    if scale is None and ftype in ("money",):
+    if scale is None and value_type in ("money", "percent"):
         scale = 2
-    if scale is None and ftype in ("decimal", "percent"):
-        scale = 4 if ftype == "decimal" else 2
+    if scale is None and value_type == "decimal":
+        scale = 4
     return Field(
         id=fid, type=ftype, entity=entity, label=norm_label(raw.get("label"), fid),
         required=raw.get("required", False), default=raw.get("default"), unique=raw.get("unique", False),

@@ -71,12 +71,16 @@ class _Ctx:
 
 
 def _check_fields(ctx: _Ctx, e: Entity, child_users: dict):
+    doc = ctx.docs.get(("entity", e.id))
+    declared = doc.data.get("fields", {}) if doc is not None else {}
+    for fid, raw in declared.items():   # the loader puts system fields over these: check what was written
+        if fid in RESERVED and fid != "owner":
+            ctx.add("entity", e.id, ("fields", fid), f"{fid!r} is a reserved name (system column); choose another name")
+        if fid == "owner" and (e.child or raw.get("type") != "user"):
+            ctx.add("entity", e.id, ("fields", fid, "type"),
+                    "'owner' is the system owner column and must be of type user (not on a child entity)")
     for f in e.user_fields:
         p = ("fields", f.id)
-        if f.id in RESERVED and f.id != "owner":
-            ctx.add("entity", e.id, p, f"{f.id!r} is a reserved name (system column); choose another name")
-        if f.id == "owner" and f.type != "user":
-            ctx.add("entity", e.id, p + ("type",), "'owner' is the system owner column and must be of type user")
         for key, types in TYPE_KEYS.items():
             value = getattr(f, key, None)
             if value and f.type not in types and key not in ("scale",):

@@ -300,10 +300,12 @@ def _raw(wf: Workflow) -> dict:
         "workflow": wf.id, "entity": wf.entity, "field": wf.field, "initial": wf.initial,
         "label": wf.label,
         "states": {s.id: {"label": s.label, **({"color": s.color} if s.color else {}), "final": s.final,
+                          "paused": s.paused, **({"sla": dict(s.sla)} if s.sla else {}),
                           "set": dict(s.set), "on_enter": actions(s.on_enter), "on_leave": actions(s.on_leave)}
                    for s in wf.states.values()},
         "transitions": {t.id: {"label": t.label, "from": list(t.sources) if len(t.sources) > 1 else t.sources[0],
                                "to": t.to, "roles": list(t.roles), **({"when": t.when} if t.when else {}),
+                               **({"when_message": t.when_message} if t.when_message else {}),
                                "require": list(t.require), "comment": t.comment, "actions": actions(t.actions),
                                **({"approval": {"steps": [{k: v for k, v in {
                                    "name": st.name, "label": st.label, "role": st.role, "user_field": st.user_field,

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, database_url: str, config_dir: str, attachments_dir: str):
+    def __init__(self, database_url: str, config_dir: str, attachments_dir: str, migrate_on_start: bool = True):
         self.engine = make_engine(database_url)
+        self.migrate_on_start = migrate_on_start
         self.config_dir = config_dir
         self.attachments = AttachmentStore(attachments_dir)
         self.config = None
@@ -58,8 +59,11 @@ class Runtime:
             return
         with self._lock:
             if not self._schema_ready:
-                applied = self.migrator().apply(only_safe=True)
-                if applied:
-                    log.info("applied %d additive migration step(s)", len(applied))
-                self.workflows.register_definitions()
+                if self.migrate_on_start:
+                    applied = self.migrator().apply(only_safe=True)
+                    if applied:
+                        log.info("applied %d additive migration step(s)", len(applied))
+                    self.workflows.register_definitions()
+                else:
+                    log.info("CRM_MIGRATE_ON_START=0: the schema is left to `flask crm migrate`")
                 self._schema_ready = True

@@ -136,3 +136,21 @@ def test_a7_rule_cannot_reach_python_internals(config_copy):
     cfg = config_copy()
     edit(cfg / "entities" / "account.yaml", 'check: "email or revenue"', 'check: "name.__class__"')
     assert any("no access to '__class__'" in p for p in problems_of(cfg))
+
+
+def test_a7_system_field_names_cannot_be_declared(config_copy):
+    cfg = config_copy()
+    edit(cfg / "entities" / "account.yaml", "fields:\n",
+         "fields:\n  version: {type: string}\n  owner: {type: string}\n")
+    out = "\n".join(problems_of(cfg))
+    assert "fields.version: 'version' is a reserved name" in out
+    assert "'owner' is the system owner column and must be of type user" in out
+
+
+def test_a2_computed_decimal_keeps_four_decimals_by_default(config_copy):
+    cfg = config_copy()
+    edit(cfg / "entities" / "deal.yaml", "fields:\n",
+         "fields:\n  ratio: {type: computed, result: decimal, compute: \"coalesce(probability, 0) / 3\"}\n")
+    loaded = load_config(cfg)
+    assert loaded.entities["deal"].fields["ratio"].scale == 4
+    assert loaded.entities["deal"].fields["weighted"].scale == 2

@@ -109,3 +109,14 @@ def test_a10_boolean_filters(api):
     assert api("GET", "/account?active__ne=false")[1]["total"] == 1
     s, e = api("GET", "/account?active__lt=true")
     assert s == 400 and "boolean" in e["error"]["message"]
+
+
+def test_migrate_on_start_can_be_turned_off(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/off.db")
+    monkeypatch.setenv("CRM_CONFIG_DIR", str(FIXTURES / "mini"))
+    monkeypatch.setenv("CRM_MIGRATE_ON_START", "0")
+    from app import create_app
+    app = create_app({"TESTING": True})
+    assert app.test_client().get("/api/v1/account").status_code == 401
+    assert "e_account" not in sa.inspect(app.extensions["crm"].engine).get_table_names()
