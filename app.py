@@ -27,10 +27,28 @@ def create_app(overrides: dict | None = None) -> Flask:
     rt.load()
     app.extensions["crm"] = rt
 
+    from engine import clock
+    clock.set_timezone(app.config.get("CRM_TIMEZONE"))
+
     from platform_.api import bp as api_bp
     from platform_.cli import crm
+    from platform_.health import bp as health_bp
+    from platform_.jobs import after_request_kick, make_jobs
     app.register_blueprint(api_bp)
+    app.register_blueprint(health_bp)
     app.cli.add_command(crm)
+    app.config.setdefault("CRM_BACKGROUND", not app.config.get("TESTING"))
+    app.extensions["crm_jobs"] = make_jobs(app)
+
+    @app.before_request
+    def _start_background_jobs():
+        if app.config["CRM_BACKGROUND"]:
+            app.extensions["crm_jobs"].start()
+
+    @app.after_request
+    def _kick_background_jobs(response):
+        after_request_kick(app)
+        return response
 
     try:
         from ui import init_ui

@@ -14,10 +14,12 @@ import datetime as dt
 import re
 
 import sqlalchemy as sa
+from jinja2.sandbox import SandboxedEnvironment
 
-from . import rules, values
+from . import clock, rules, values
 from .errors import RuleError
 from .model import label_of
+from .systables import users
 from .wftables import notifications, tasks, timers
 
 DURATION = re.compile(r"^([0-9]+)([mhdw])$")
@@ -88,24 +90,98 @@ class ActionRunner:
                     entity=self.entity.id, record_id=record["id"], title=title[:255], assignee=assignee,
                     due_on=values.coerce(_DATE, due) if due else None, status="open", created_at=_now()))
             elif "notify" in a:
-                users = self.value(current, a["notify"], label + ".notify")
-                message = label_of(a.get("message"), self.actor.language, f"{self.entity.id} #{record['id']}")
-                for uid in (users if isinstance(users, (list, tuple)) else [users]):
-                    if uid:
-                        self.conn.execute(notifications.insert().values(
-                            user_id=int(uid), entity=self.entity.id, record_id=record["id"],
-                            message=self._text(current, message), created_at=_now()))
+                for uid, lang in self.recipients(current, a["notify"], label + ".notify"):
+                    message = label_of(a.get("message"), lang, f"{self.entity.id} #{record['id']}")
+                    self.conn.execute(notifications.insert().values(
+                        user_id=uid, entity=self.entity.id, record_id=record["id"],
+                        message=self._text(current, message), created_at=_now()))
+            elif "email" in a:
+                self._email(current, a["email"], label)
+            elif "webhook" in a:
+                from .automation import outbox
+                outbox.enqueue(self.conn, "webhook", {
+                    "url": a["webhook"], "secret": a.get("secret", ""),
+                    "body": {"event": f"{self.entity.id}.automation", "entity": self.entity.id, "id": record["id"],
+                             "rule": what, "record": values.record_to_json(self.store.config, self.entity, current)}},
+                    self.entity.id, record["id"])
             elif "start_timer" in a:
-                start = _now()
-                delta = parse_duration(a.get("after", "1d"))
-                due = add_workdays(start, delta) if a.get("calendar") == "workdays" else start + delta
-                self._stop(record, a["start_timer"])
-                self.conn.execute(timers.insert().values(
-                    entity=self.entity.id, record_id=record["id"], name=a["start_timer"], due_at=due,
-                    calendar=a.get("calendar", "calendar"), status="running", created_at=start))
+                self._start_timer(record, a)
             elif "stop_timer" in a:
                 self._stop(record, a["stop_timer"])
         return changes
+
+    def recipients(self, record, expr: str, what: str) -> list[tuple[int, str]]:
+        """(user id, language) of active users named by a rule giving ids, or `role:NAME` (every active
+        user with that role)."""
+        if isinstance(expr, str) and expr.startswith("role:"):
+            role = expr[5:].strip()
+            rows = self.conn.execute(sa.select(users.c.id, users.c.roles, users.c.language)
+                                     .where(users.c.active.is_(True))).all()
+            return [(r.id, r.language or "en") for r in rows if role in (r.roles or ())]
+        found = expr if isinstance(expr, list) else self.value(record, expr, what)
+        ids = []
+        for v in (found if isinstance(found, (list, tuple, set)) else [found]):
+            if v is None or v == "":
+                continue
+            if isinstance(v, bool):
+                raise RuleError(f"{what}: {v!r} is not a user id", rule=what, source=self.source)
+            try:
+                ids.append(int(v))
+            except (TypeError, ValueError):
+                raise RuleError(f"{what}: {v!r} is not a user id", rule=what, source=self.source) from None
+        if not ids:
+            return []
+        rows = self.conn.execute(sa.select(users.c.id, users.c.language)
+                                 .where(users.c.id.in_(ids), users.c.active.is_(True))).all()
+        return [(r.id, r.language or "en") for r in rows]
+
+    def _email(self, record, spec: dict, label: str) -> None:
+        """One outbox row per recipient, rendered in the recipient's language (Jinja, sandboxed)."""
+        from .automation import outbox
+        to = spec["to"].strip()
+        addresses: list[tuple[str, str]] = []
+        if "@" in to and " " not in to and not to.startswith("role:"):
+            addresses.append((to, self.actor.language))           # a literal address
+            people = []
+        elif to.startswith("role:"):
+            people = self.recipients(record, to, label + ".email.to")
+        else:                                                      # a rule giving user ids or addresses
+            found = self.value(record, to, label + ".email.to")
+            found = list(found) if isinstance(found, (list, tuple, set)) else [found]
+            addresses += [(v.strip(), self.actor.language) for v in found if isinstance(v, str) and "@" in v]
+            people = self.recipients(record, [v for v in found if not (isinstance(v, str) and "@" in v)],
+                                     label + ".email.to")
+        for uid, lang in people:
+            mail = self.conn.execute(sa.select(users.c.email).where(users.c.id == uid)).scalar()
+            if mail:
+                addresses.append((mail, lang))
+        context = {k: v for k, v in record.items() if not isinstance(v, list)}
+        context["entity"] = self.entity.id
+        for address, lang in addresses:
+            subject = render_template(label_of(spec["subject"], lang), context)
+            body = render_template(label_of(spec["body"], lang), context)
+            outbox.enqueue(self.conn, "email", {"to": address, "subject": subject.strip()[:300], "body": body,
+                                                "lang": lang}, self.entity.id, record.get("id"))
+
+    def _start_timer(self, record, a: dict) -> None:
+        """A timer due `after` from now, in plain time, Monday–Friday days or a business calendar's
+        working time; its `actions` run on the record when it fires."""
+        from .automation import timers as durable
+        start = _now()
+        delta = parse_duration(a.get("after", "1d"))
+        cal_id = a.get("calendar", "calendar")
+        if cal_id == "workdays":
+            due = add_workdays(start, delta)
+        elif cal_id == "calendar":
+            due = start + delta
+        else:
+            auto = getattr(self.store, "automation", None)
+            if auto is None:
+                raise RuleError(f"no business calendar service for calendar {cal_id!r}", source=self.source)
+            cal = auto.calendar(self.conn, cal_id)
+            due = cal.add_seconds(start.replace(tzinfo=dt.timezone.utc), int(delta.total_seconds()))
+        durable.schedule(self.conn, self.entity.id, record["id"], a["start_timer"], "workflow", due,
+                         {"actions": [dict(x) for x in a.get("actions", ())], "source": self.source})
 
     def _stop(self, record, name):
         self.conn.execute(timers.update().where(timers.c.entity == self.entity.id, timers.c.record_id == record["id"],
@@ -130,7 +206,20 @@ _DATE = _DateField()
 
 
 def _now():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return clock.now()
 
 
 __all__ = ["ActionRunner", "RuleError", "parse_duration", "add_workdays", "sa"]
+
+
+def render_template(text: str, context: dict) -> str:
+    """An admin's message template: Jinja in a sandbox (`{{ subject }}`), or plain `{field}` placeholders."""
+    if "{{" in text or "{%" in text:
+        return _JINJA.from_string(text).render(**context)
+    out = text
+    for k, v in context.items():
+        out = out.replace("{" + str(k) + "}", "" if v is None else str(v))
+    return out
+
+
+_JINJA = SandboxedEnvironment(autoescape=False, trim_blocks=True)

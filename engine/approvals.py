@@ -8,7 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from . import rules
+from . import clock, rules
 from .db import reading, writing
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .systables import users
@@ -16,7 +16,7 @@ from .wftables import approval_tasks, delegations, requests
 
 
 def _now():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return clock.now()
 
 
 def _names(wfs, conn, entity, record, expr):
@@ -44,7 +44,7 @@ def approvers(wfs, conn, entity, record, step, requester_id, no_self: bool) -> l
         for x in (v if isinstance(v, (list, tuple)) else [v]):
             if x is not None:
                 ids.append(int(x))
-    today = dt.date.today()
+    today = clock.today()
     out, seen = [], set()
     for uid in ids:
         cover = conn.execute(sa.select(delegations.c.delegate).where(
@@ -138,7 +138,7 @@ def decide(wfs, task_id, actor, decision: str, comment=None, delegate_to=None) -
                 raise ValidationFailed({"comment": "say why you reject"}, "A rejection needs a comment.")
             conn.execute(approval_tasks.update().where(approval_tasks.c.id == row["id"]).values(
                 status="rejected", acted_at=now, comment=comment))
-            _close(conn, row["request_id"], "rejected")
+            _close(conn, row["request_id"], "rejected", wfs)
             wfs.log(conn, entity, wf, record, t, actor, "approval_rejected", comment)
             after = record
             if t.approval.reject_to and t.approval.reject_to != record.get(wf.field):
@@ -165,13 +165,21 @@ def decide(wfs, task_id, actor, decision: str, comment=None, delegate_to=None) -
         nxt = _open_step(wfs, conn, entity, record, t, row["request_id"], row["step"] + 1, row["requester"])
         if nxt is not None:
             return {"status": "next_step", "request": row["request_id"], "step": nxt}
-        _close(conn, row["request_id"], "approved")
+        _close(conn, row["request_id"], "approved", wfs)
         after = wfs.move(conn, entity, wf, t, record, actor, comment)
         return {"status": "approved", "request": row["request_id"], "record": after}
 
 
-def _close(conn, req_id, status):
+DECIDED = {"approved": {"en": "Your request “{what}” for {entity} #{id} was approved.",
+                        "zh": "您提交的“{what}”申请（{entity} #{id}）已通过。"},
+           "rejected": {"en": "Your request “{what}” for {entity} #{id} was rejected.",
+                        "zh": "您提交的“{what}”申请（{entity} #{id}）已被驳回。"}}
+
+
+def _close(conn, req_id, status, wfs=None):
     conn.execute(requests.update().where(requests.c.id == req_id).values(status=status, closed_at=_now()))
+    if status in DECIDED and wfs is not None:
+        _tell_requester(wfs, conn, req_id, status)
     conn.execute(approval_tasks.update().where(approval_tasks.c.request_id == req_id,
                                                approval_tasks.c.status == "pending").values(status="cancelled"))
 
@@ -285,3 +293,22 @@ def escalate_overdue(wfs, now: dt.datetime | None = None) -> int:
                         f"waiting longer than {step.escalate_after}")
                 count += 1
     return count
+
+
+def _tell_requester(wfs, conn, req_id, status) -> None:
+    """A requester hears, in their language, when their approval request is decided."""
+    from .model import label_of
+    from .wftables import notifications
+    req = conn.execute(sa.select(requests).where(requests.c.id == req_id)).mappings().first()
+    if req is None or req["requester"] is None:
+        return
+    lang = conn.execute(sa.select(users.c.language).where(users.c.id == req["requester"])).scalar() or "en"
+    zh = lang.startswith("zh")
+    entity = wfs.config.entities.get(req["entity"])
+    wf = wfs.config.workflows.get(req["workflow"])
+    t = wf.transitions.get(req["transition"]) if wf else None
+    what = label_of(t.label, lang, req["transition"]) if t else req["transition"]
+    text = DECIDED[status]["zh" if zh else "en"].format(
+        what=what, entity=label_of(entity.label, lang, req["entity"]) if entity else req["entity"], id=req["record_id"])
+    conn.execute(notifications.insert().values(user_id=req["requester"], entity=req["entity"],
+                                               record_id=req["record_id"], message=text, created_at=_now()))

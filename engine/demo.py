@@ -152,7 +152,10 @@ class _Gen:
             v = "+86 " + "".join(ch for ch in v if ch.isdigit())[:11] or None
         if f.unique and v is not None:
             self.unique_seq += 1
-            v = f"{v}-{self.unique_seq}"[: (f.max_length or 255)]
+            if isinstance(v, dt.date):
+                v = v + dt.timedelta(days=self.unique_seq)
+            elif isinstance(v, str):
+                v = f"{v}-{self.unique_seq}"[: (f.max_length or 255)]
         return v
 
     def state(self, f: Field):
@@ -227,7 +230,7 @@ class _Gen:
 def count_for(e: Entity, records: int) -> int:
     weight = 1.0 if e.demo_weight is None else e.demo_weight
     if weight <= 0:
-        return 1
+        return 0          # `demo: {weight: 0}`: no demo rows (calendars, holidays: real data only)
     return max(3, round(records * weight))
 
 

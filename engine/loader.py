@@ -10,6 +10,7 @@ from . import schemas, yamlio
 from .errors import ConfigInvalid, Problem
 from .model import (Approval, ApprovalStep, Config, Entity, Field, FieldOverride, Form, Option, Pack,
                     Rule, Section, State, Transition, Workflow, norm_label)
+from .automation import spec as automation_spec
 from .refcheck import check_references
 
 SYSTEM_FIELDS = (
@@ -22,7 +23,8 @@ SYSTEM_FIELDS = (
     ("deleted_at", "datetime", {"en": "Deleted at", "zh": "删除时间"}),
 )
 OWNER_LABEL = {"en": "Owner", "zh": "负责人"}
-FOLDERS = (("entities", "entity"), ("forms", "form"), ("workflows", "workflow"))
+FOLDERS = (("entities", "entity"), ("forms", "form"), ("workflows", "workflow"), ("calendars", "calendar"),
+           ("slas", "sla"), ("assignments", "assignment"), ("automations", "automation"))
 
 
 def _read_documents(root: Path, problems: list[Problem]):
@@ -190,6 +192,9 @@ def load_config(directory: str | Path) -> Config:
     entities, forms, workflows, pack = {}, {}, {}, None
     docs_by_id = {}
     builders = {"entity": (_entity, entities), "form": (_form, forms), "workflow": (_workflow, workflows)}
+    auto_built: dict = {kind: {} for kind in automation_spec.BUILDERS}
+    for kind, bucket in auto_built.items():
+        builders[kind] = (automation_spec.BUILDERS[kind], bucket)
     for kind, doc, valid in documents:
         if not valid:
             # keep going: references into a broken file are not reported twice
@@ -211,6 +216,7 @@ def load_config(directory: str | Path) -> Config:
     entities = {k: v for k, v in entities.items() if v is not None}
     entities, more = check_references(entities, forms, workflows, docs_by_id, broken)
     problems += more
+    problems += automation_spec.check_automation(auto_built, entities, workflows, docs_by_id)
     if problems:
         raise ConfigInvalid(problems)
     digest = hashlib.sha256()
@@ -218,4 +224,8 @@ def load_config(directory: str | Path) -> Config:
         digest.update(json.dumps(doc.data, sort_keys=True, default=str).encode())
     ordered = dict(sorted(entities.items(), key=lambda kv: (kv[1].order, kv[0])))
     return Config(directory=str(root), entities=MappingProxyType(ordered), forms=MappingProxyType(forms),
-                  workflows=MappingProxyType(workflows), pack=pack, digest=digest.hexdigest()[:16])
+                  workflows=MappingProxyType(workflows), pack=pack, digest=digest.hexdigest()[:16],
+                  automation=automation_spec.AutomationConfig(
+                      **{plural: MappingProxyType(auto_built[kind]) for kind, plural in
+                         (("calendar", "calendars"), ("sla", "slas"), ("assignment", "assignments"),
+                          ("automation", "automations"))}))

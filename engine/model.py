@@ -290,6 +290,15 @@ class Config:
     workflows: MappingProxyType
     pack: Pack | None = None
     digest: str = ""
+    automation: object = None          # engine.automation.spec.AutomationConfig (calendars, SLAs, …)
+
+    @property
+    def auto(self):
+        """The automation config (calendars, SLAs, assignment, triggers); empty when none is set."""
+        if self.automation is None:
+            from .automation.spec import AutomationConfig
+            return AutomationConfig()
+        return self.automation
 
     def entity(self, name: str) -> Entity:
         return self.entities[name]

@@ -17,6 +17,7 @@ from functools import lru_cache
 import simpleeval
 from simpleeval import EvalWithCompoundTypes
 
+from . import clock
 from .errors import RuleError
 
 MAX_EXPR_LENGTH = 2000
@@ -84,8 +85,8 @@ def _contains(text, part):
 
 
 FUNCTIONS = {
-    "today": lambda: dt.date.today(),
-    "now": lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0),
+    "today": lambda: clock.today(),
+    "now": lambda: clock.now(),
     "days_between": lambda a, b: None if a is None or b is None else (_as_date(b) - _as_date(a)).days,
     "add_days": lambda d, n: None if d is None else _as_date(d) + dt.timedelta(days=int(n)),
     "date": _as_date,

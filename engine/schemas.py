@@ -18,7 +18,7 @@ from .errors import Problem
 from .yamlio import Document
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-KINDS = ("entity", "form", "workflow", "pack")
+KINDS = ("entity", "form", "workflow", "pack", "calendar", "sla", "assignment", "automation")
 
 
 @lru_cache(maxsize=None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import rules, values
+from . import clock, events, rules, values
 from .actions import ActionRunner
 from .db import reading, writing
 from .errors import BadRequest, Conflict, Forbidden, NotFound, RuleError, ValidationFailed
@@ -27,7 +27,7 @@ from .yamlio import Document
 
 
 def _now():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return clock.now()
 
 
 @dataclass
@@ -192,27 +192,31 @@ class Workflows:
             self.store._check_scope(conn, entity, actor, record["id"])
             if version is not None and int(version) != record["version"]:
                 raise self.store._conflict(conn, entity, record)
-            wf = self.definition_for(conn, wf, record.get(wf.field))
-            t = wf.transitions.get(name)
-            if t is None:
-                raise NotFound(f"{wf.id} has no transition {name!r}; it has {', '.join(wf.transitions)}.")
-            c = self.check(conn, entity, wf, t, record, actor, actor.language)
-            if not c.allowed:
-                if c.kind == "role":
-                    raise Forbidden(f"{t.id}: {c.reason}")
-                if c.kind == "require":
-                    raise ValidationFailed({f: "is required for this step" for f in c.missing}, f"{t.id}: {c.reason}")
-                if c.kind == "guard":
-                    raise ValidationFailed({}, f"{t.id}: {c.reason}")
-                raise Conflict(f"{t.id} is not possible now: {c.reason}.")
-            if t.comment == "required" and not comment:
-                raise ValidationFailed({"comment": "a comment is required for this step"}, f"{t.id} needs a comment.")
-            if t.approval is not None:
-                from .approvals import open_request
-                req = open_request(self, conn, entity, wf, t, record, actor, comment)
-                return {"status": "pending_approval", "approval": req, "record": record}
-            after = self.move(conn, entity, wf, t, record, actor, comment)
-            return {"status": "done", "record": after}
+            return self.transition_in(conn, entity, record, name, actor, comment)
+
+    def transition_in(self, conn, entity, record: dict, name: str, actor, comment: str | None = None) -> dict:
+        """Check and run transition `name` on `record` (read and locked by the caller) inside `conn`."""
+        wf = self.definition_for(conn, self.workflow_of(entity), record.get(self.workflow_of(entity).field))
+        t = wf.transitions.get(name)
+        if t is None:
+            raise NotFound(f"{wf.id} has no transition {name!r}; it has {', '.join(wf.transitions)}.")
+        c = self.check(conn, entity, wf, t, record, actor, actor.language)
+        if not c.allowed:
+            if c.kind == "role":
+                raise Forbidden(f"{t.id}: {c.reason}")
+            if c.kind == "require":
+                raise ValidationFailed({f: "is required for this step" for f in c.missing}, f"{t.id}: {c.reason}")
+            if c.kind == "guard":
+                raise ValidationFailed({}, f"{t.id}: {c.reason}")
+            raise Conflict(f"{t.id} is not possible now: {c.reason}.")
+        if t.comment == "required" and not comment:
+            raise ValidationFailed({"comment": "a comment is required for this step"}, f"{t.id} needs a comment.")
+        if t.approval is not None:
+            from .approvals import open_request
+            req = open_request(self, conn, entity, wf, t, record, actor, comment)
+            return {"status": "pending_approval", "approval": req, "record": record}
+        after = self.move(conn, entity, wf, t, record, actor, comment)
+        return {"status": "done", "record": after}
 
     def move(self, conn, entity, wf: Workflow, t: Transition, record: dict, actor, comment, to: str | None = None,
              event: str = "transition") -> dict:
@@ -241,6 +245,8 @@ class Workflows:
             entity=entity.id, record_id=record["id"], workflow=wf.id, wf_version=wf.version,
             transition=t.id if t else None, from_state=src, to_state=to, event=event, user_id=actor.id,
             at=_now(), comment=comment))
+        events.record_transitioned.send(entity.id, conn=conn, store=self.store, record=after, before=record,
+                                        actor=actor, transition=t.id if t else None, from_state=src, to_state=to)
         return after
 
     def log(self, conn, entity, wf, record, t, actor, event, comment=None):

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from . import autonumber, events, rules, values
+from . import autonumber, clock, events, rules, values
 from .actor import Actor
 from .db import reading, writing
 from .errors import BadRequest, Conflict, NotFound, RuleError, ValidationFailed
@@ -33,7 +33,7 @@ MESSAGES = {
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return clock.now()
 
 
 def msg(key: str, lang: str, **kw) -> str:
@@ -129,6 +129,11 @@ class RecordStore:
         rec.update(self._children(conn, entity, rec["id"]))
         return rec
 
+    def fetch(self, conn, entity: Entity, rid, for_update=False, include_deleted=False) -> dict:
+        """A record with its child rows inside the caller's transaction, without permission checks
+        (for the engine's own work: timers, triggers). NotFound when missing or deleted."""
+        return self._read(conn, entity, rid, include_deleted, for_update)
+
     def get(self, entity_id: str, rid, actor: Actor, include_deleted=False) -> dict:
         entity = self.entity(entity_id)
         with reading(self.engine) as conn:
@@ -191,12 +196,13 @@ class RecordStore:
                 vals[f.id] = wf.initial if wf else None
         stamp = now()
         vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
+        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor)
         if vals.get("owner") is None:
             vals["owner"] = actor.id
         rid = conn.execute(self.table(entity).insert().values(**vals)).inserted_primary_key[0]
         self._write_children(conn, entity, rid, children)
         rec = self._read(conn, entity, rid)
-        events.record_created.send(entity.id, conn=conn, record=rec, before=None, actor=actor)
+        events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor)
         return rec
 
     def update(self, entity_id: str, rid, data, actor: Actor, mode: str = "json", conn=None,
@@ -238,7 +244,7 @@ class RecordStore:
         if children is not None:
             self._write_children(conn, entity, current["id"], children, replace=True)
         rec = self._read(conn, entity, current["id"])
-        events.record_updated.send(entity.id, conn=conn, record=rec, before=current, actor=actor)
+        events.record_updated.send(entity.id, conn=conn, store=self, record=rec, before=current, actor=actor)
         return rec
 
     def _conflict(self, conn, entity, current) -> Conflict:
@@ -263,7 +269,7 @@ class RecordStore:
                                .values(deleted_at=now(), version=current["version"] + 1, updated_by=actor.id))
             if res.rowcount != 1:
                 raise self._conflict(conn, entity, current)
-            events.record_deleted.send(entity.id, conn=conn, record=current, before=current, actor=actor)
+            events.record_deleted.send(entity.id, conn=conn, store=self, record=current, before=current, actor=actor)
 
     def restore(self, entity_id: str, rid, actor: Actor) -> dict:
         entity = self.entity(entity_id)
@@ -276,7 +282,7 @@ class RecordStore:
             conn.execute(t.update().where(t.c.id == current["id"])
                          .values(deleted_at=None, version=current["version"] + 1, updated_by=actor.id, updated_at=now()))
             rec = self._read(conn, entity, current["id"])
-            events.record_restored.send(entity.id, conn=conn, record=rec, before=current, actor=actor)
+            events.record_restored.send(entity.id, conn=conn, store=self, record=rec, before=current, actor=actor)
             return rec
 
     # ---- validation -----------------------------------------------------------------------
@@ -364,6 +370,18 @@ class RecordStore:
             d = rules.evaluate(d, self._names(conn, entity, merged, rows, d), actor.id,
                                rule=f"{f.id}.default", source=entity.file)
         return values.coerce(f, d)
+
+    def rule_names(self, conn, entity: Entity, record: dict, *exprs: str | None) -> dict:
+        """The names rules see for `record`: its fields, child rows, and the linked records that
+        any of `exprs` dereferences (`customer.level`), loaded lazily."""
+        rows = {f.id: record.get(f.id, []) for f in entity.table_fields}
+        names = {f: record.get(f) for f in entity.fields}
+        names.update(rows)
+        for expr in exprs:
+            if expr and expr.strip():
+                names.update({k: v for k, v in self._names(conn, entity, record, rows, expr).items()
+                              if isinstance(v, LazyRecord)})
+        return names
 
     def _names(self, conn, entity: Entity, merged: dict, rows: dict, expr: str) -> dict:
         names = {f: merged.get(f) for f in entity.fields}

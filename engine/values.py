@@ -156,3 +156,16 @@ def check_limits(f: Field, v) -> str | None:
         if f.value_type == "percent" and f.min is None and f.max is None and not (0 <= v <= 100) and not f.computed:
             return "must be between 0 and 100"
     return None
+
+
+def record_to_json(config, entity, rec: dict) -> dict:
+    """A record as a JSON-ready dict: ISO dates, numbers for decimals, child rows nested."""
+    out = {}
+    for k, v in rec.items():
+        f = entity.fields.get(k)
+        if f is not None and f.type == "table" and isinstance(v, list):
+            child = config.entities[f.of]
+            out[k] = [record_to_json(config, child, row) for row in v]
+        else:
+            out[k] = to_json(f, v)
+    return out

@@ -103,8 +103,14 @@ timers = sa.Table(
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("due_at", sa.DateTime, nullable=False),
     sa.Column("calendar", sa.String(16), nullable=False, default="calendar"),
-    sa.Column("status", sa.String(16), nullable=False, default="running"),   # running stopped fired
+    sa.Column("status", sa.String(16), nullable=False, default="running"),   # running stopped fired failed
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # what firing does: workflow (the start_timer's actions), sla_warn, sla_breach, schedule, escalate
+    sa.Column("kind", sa.String(16)),
+    sa.Column("payload", sa.JSON),
+    sa.Column("fired_at", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("last_error", sa.Text),
     sa.Index("ix_sys_timer_due", "status", "due_at"),
     sa.Index("ix_sys_timer_record", "entity", "record_id", "name"),
 )

@@ -265,3 +265,107 @@ def _jsonable(row: dict) -> dict:
     from engine.values import to_json
     return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v))
             for k, v in row.items()}
+
+
+# ---- automation: SLA, notifications, webhooks, background jobs -----------------------------
+def _page_args():
+    from engine.errors import ValidationFailed
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 50))
+    except ValueError:
+        raise ValidationFailed({"page": "page and per_page are whole numbers"}) from None
+    if not (1 <= page <= 100000 and 1 <= per_page <= 200):
+        raise ValidationFailed({"per_page": "page ≥ 1 and 1 ≤ per_page ≤ 200"})
+    return page, per_page
+
+
+@bp.get("/<entity>/<int:rid>/sla")
+def record_sla(entity, rid):
+    _entity(entity)
+    items = runtime().automation.sla_items(entity, rid, g.actor)
+    for it in items:
+        it["label"] = _label(it["label"])
+        it["target_label"] = _label(it["target_label"])
+    return jsonify({"items": items})
+
+
+@bp.get("/notifications")
+def my_notifications():
+    from engine.automation import notifications
+    page, per_page = _page_args()
+    unread = request.args.get("unread") in ("1", "true", "yes")
+    out = notifications.listing(runtime().engine, g.actor.id, unread, page, per_page)
+    out["items"] = [_jsonable(n) for n in out["items"]]
+    out["unread"] = notifications.unread_count(runtime().engine, g.actor.id)
+    return jsonify(out)
+
+
+@bp.post("/notifications/read")
+def read_notifications():
+    """Body {"ids": [..]} marks those read; no ids marks all of the user's notifications read."""
+    from engine.automation import notifications
+    body = _body()
+    ids = body.get("ids")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                                  and 0 < i < 2 ** 63 for i in ids)):
+        raise ValidationFailed({"ids": "a list of notification ids"})
+    n = notifications.mark_read(runtime().engine, g.actor.id, ids)
+    return jsonify({"marked": n, "unread": notifications.unread_count(runtime().engine, g.actor.id)})
+
+
+def _admin(what: str):
+    if not g.actor.is_admin:
+        raise Forbidden(f"Only an administrator may {what}.")
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhook_collection():
+    from engine.automation import webhooks
+    _admin("manage webhooks")
+    rt = runtime()
+    if request.method == "GET":
+        return jsonify({"items": [_jsonable(w) for w in webhooks.listing(rt.engine)]})
+    resp = jsonify(webhooks.create(rt.engine, rt.config, _body(), g.actor.id))
+    resp.status_code = 201
+    return resp
+
+
+@bp.delete("/webhooks/<int:wid>")
+def webhook_delete(wid):
+    from engine.automation import webhooks
+    _admin("manage webhooks")
+    if not webhooks.remove(runtime().engine, wid):
+        raise NotFound(f"Webhook #{wid} does not exist.")
+    return "", 204
+
+
+@bp.get("/admin/jobs")
+def failed_jobs():
+    """Background work that failed: outbox rows (e-mails, webhook calls) and timers, with the error."""
+    from engine.automation import outbox, timers
+    _admin("see background jobs")
+    rt = runtime()
+    items = [{"kind": r["kind"], "id": r["id"], "status": r["status"], "attempts": r["attempts"],
+              "error": r["last_error"], "entity": r["entity"], "record_id": r["record_id"],
+              "at": r["created_at"], "next_at": r["next_at"]} for r in outbox.problems(rt.engine)]
+    items += [{"kind": "timer", "id": r["id"], "status": r["status"], "attempts": r["attempts"], "name": r["name"],
+               "error": r["last_error"], "entity": r["entity"], "record_id": r["record_id"], "at": r["created_at"],
+               "next_at": r["due_at"]} for r in timers.problems(rt.engine)]
+    return jsonify({"items": [_jsonable(i) for i in items], "total": len(items)})
+
+
+@bp.post("/admin/jobs/<kind>/<int:job_id>/retry")
+def retry_job(kind, job_id):
+    from engine.automation import outbox, timers
+    _admin("re-run background jobs")
+    rt = runtime()
+    ok = timers.retry(rt.engine, job_id) if kind == "timer" else outbox.retry(rt.engine, job_id) \
+        if kind in ("webhook", "email", "outbox") else None
+    if ok is None:
+        raise NotFound(f"Unknown job kind {kind!r}; use timer, webhook or email.")
+    if not ok:
+        raise Conflict(f"{kind} #{job_id} is not waiting to be re-run.")
+    if current_app.config.get("CRM_BACKGROUND"):
+        current_app.extensions["crm_jobs"].kick()
+    return jsonify({"retried": True, "kind": kind, "id": job_id})

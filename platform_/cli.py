@@ -219,15 +219,157 @@ def token_create(username, name):
 
 
 @crm.command("worker")
-@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--burst", is_flag=True, help="Run what is queued (after one sweep) and stop.")
 def worker(burst):
-    """Run an rq worker for background jobs (needs REDIS_URL)."""
+    """Run an rq worker for background jobs (needs REDIS_URL). Any number may run; together they
+    keep one sweep per CRM_SWEEP_SECONDS going (timers, scheduled rules, outbox retries)."""
     url = current_app.config.get("REDIS_URL")
     if not url:
-        raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker is needed.")
-    from redis import Redis
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process in the web server, no worker is needed.")
     from rq import Worker
-    Worker(["crm"], connection=Redis.from_url(url)).work(burst=burst)
+
+    from . import jobs
+    rt = _loaded()
+    rt.ensure_schema()
+    jobs.bind_worker_app(current_app._get_current_object())
+    q = current_app.extensions["crm_jobs"]
+    if burst:
+        q.sweep_now()
+    else:
+        import threading
+
+        def tick():
+            while True:
+                try:
+                    q.sweep_if_due()
+                except Exception as e:  # noqa: BLE001 - Redis hiccup: try again next tick
+                    click.echo(f"sweep not enqueued: {e}", err=True)
+                time.sleep(max(1.0, q.interval / 2))
+        threading.Thread(target=tick, name="crm-sweep-ticker", daemon=True).start()
+    Worker([jobs.QUEUE], connection=q.queue().connection).work(burst=burst, logging_level="WARNING")
+
+
+@crm.group("timers")
+def timers_group():
+    """Durable timers: SLA warnings and breaches, reminders, scheduled rules."""
+
+
+@timers_group.command("run")
+@click.option("--now", "at", help="Fire what is due at this instant (ISO 8601; default: now).")
+def timers_run(at):
+    """Fire every timer due at NOW, each effect once however often it runs; send the outbox.
+    Prints `fired N` last."""
+    from engine import clock
+
+    from . import jobs
+    rt = _loaded()
+    rt.ensure_schema()
+    instant = _instant(at, "--now") if at else None
+    with clock.frozen(instant) if instant else _nothing():
+        result = rt.automation.sweep(instant)
+    for tid, name, due in result.late:
+        click.echo(f"late: timer #{tid} {name} was due at {due.isoformat()}Z and fired once now")
+    for tid, name, err in result.failed:
+        click.echo(f"failed: timer #{tid} {name}: {err}", err=True)
+    if not current_app.config.get("REDIS_URL"):
+        from . import delivery
+        sent = delivery.dispatch(rt, jobs.settings_of(current_app))
+        if any(sent.values()):
+            click.echo(f"outbox: sent {sent['sent']}, retrying {sent['retry']}, failed {sent['dead']}")
+    else:
+        current_app.extensions["crm_jobs"].kick()
+    click.echo(f"fired {result.fired}")
+
+
+@crm.group("calendar")
+def calendar_group():
+    """Business calendars: working-time arithmetic."""
+
+
+@calendar_group.command("due")
+@click.argument("calendar")
+@click.option("--from", "start", required=True, help="Start instant, ISO 8601; without offset: the calendar's local time.")
+@click.option("--hours", type=float, help="Working hours to add.")
+@click.option("--days", type=int, help="Working days to add.")
+def calendar_due(calendar, start, hours, days):
+    """Print when HOURS (or DAYS) of working time after --from end, ISO 8601 with the calendar's offset."""
+    import datetime as dt
+    if (hours is None) == (days is None):
+        raise click.ClickException("give exactly one of --hours and --days")
+    if (hours is not None and not 0 <= hours <= 100000) or (days is not None and not 0 <= days <= 10000):
+        raise click.ClickException("--hours and --days must be positive and reasonable")
+    try:
+        value = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.ClickException(f"--from {start!r} is not an ISO 8601 date-time (e.g. 2026-11-20T17:30)") from None
+    rt = _loaded()
+    rt.ensure_schema()
+    try:
+        due = rt.automation.due(calendar, value, hours=hours, days=days)
+    except EngineError as e:
+        raise click.ClickException(e.message) from None
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(due.isoformat())
+
+
+@crm.group("jobs")
+def jobs_group():
+    """Background work that failed, and re-running it."""
+
+
+@jobs_group.command("failed")
+def jobs_failed():
+    """List e-mails, webhook calls and timers that failed, with their error."""
+    from engine.automation import outbox, timers
+    rt = _loaded()
+    rows = [("email" if r["kind"] == "email" else "webhook", r["id"], r["status"], r["attempts"], r["last_error"])
+            for r in outbox.problems(rt.engine)]
+    rows += [("timer", r["id"], r["status"], r["attempts"], f"{r['name']}: {r['last_error']}")
+             for r in timers.problems(rt.engine)]
+    url = current_app.config.get("REDIS_URL")
+    if url:
+        from rq.registry import FailedJobRegistry
+
+        from . import jobs
+        q = current_app.extensions["crm_jobs"].queue()
+        for job_id in FailedJobRegistry(queue=q).get_job_ids():
+            job = q.fetch_job(job_id)
+            err = (job.latest_result().exc_string if job and job.latest_result() else "") or ""
+            rows.append(("rq", job_id, "failed", 1, err.strip().splitlines()[-1] if err.strip() else ""))
+        del jobs
+    for kind, rid, status, attempts, err in rows:
+        click.echo(f"{kind} #{rid} {status} after {attempts} attempt(s): {err}")
+    click.echo(f"{len(rows)} failed")
+
+
+@jobs_group.command("retry")
+@click.argument("kind", type=click.Choice(["email", "webhook", "timer"]))
+@click.argument("job_id", type=int)
+def jobs_retry(kind, job_id):
+    """Re-run a failed e-mail, webhook call or timer now."""
+    from engine.automation import outbox, timers
+    rt = _loaded()
+    ok = timers.retry(rt.engine, job_id) if kind == "timer" else outbox.retry(rt.engine, job_id)
+    if not ok:
+        raise click.ClickException(f"{kind} #{job_id} is not waiting to be re-run")
+    click.echo(f"{kind} #{job_id} will run again at the next sweep")
+
+
+def _instant(text, what):
+    import datetime as dt
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.ClickException(f"{what} {text!r} is not an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        value = value.astimezone()        # a naive instant is the server's local time
+    return value
+
+
+def _nothing():
+    import contextlib
+    return contextlib.nullcontext()
 
 
 @crm.command("backup")

@@ -8,6 +8,7 @@ import logging
 import threading
 
 from engine.attachments import AttachmentStore
+from engine.automation.service import Automation
 from engine.db import make_engine
 from engine.errors import ConfigInvalid
 from engine.loader import load_config
@@ -28,6 +29,7 @@ class Runtime:
         self.config = None
         self.store: RecordStore | None = None
         self.workflows: Workflows | None = None
+        self.automation: Automation | None = None
         self.problems: list = []
         self._schema_ready = False
         self._lock = threading.Lock()
@@ -43,10 +45,13 @@ class Runtime:
             return False
         migrator = Migrator(self.engine, config)
         with self._lock:
+            if self.automation is not None:
+                self.automation.close()
             self.config = config
             self.problems = []
             self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments, AdminDeletesOnly())
             self.workflows = Workflows(self.store)
+            self.automation = Automation(self.store, self.workflows)
             self._schema_ready = False
         return True
 

@@ -27,3 +27,9 @@ def load_settings(app) -> None:
         secret = key_file.read_text().strip()
     app.config["SECRET_KEY"] = secret
     app.config.setdefault("MIGRATE_ON_START", env.get("CRM_MIGRATE_ON_START", "1") != "0")
+    for key in ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_FROM_NAME", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS",
+                "CRM_SWEEP_SECONDS", "CRM_TIMEZONE"):
+        if env.get(key):
+            app.config[key] = env[key]
+    if env.get("CRM_BACKGROUND"):
+        app.config["CRM_BACKGROUND"] = env["CRM_BACKGROUND"] not in ("0", "false", "no")

@@ -25,6 +25,9 @@ def test_demo_fills_the_default_pack_consistently(db_url):
         for e in cfg.entities.values():
             t = m.metadata.tables[e.table_name]
             rows = c.execute(sa.select(t)).mappings().all()
+            if e.demo_weight == 0:          # real data only (holidays): the demo leaves it empty
+                assert not rows, e.id
+                continue
             assert rows, e.id
             for f in e.user_fields:
                 if f.required and f.stored and not f.computed and f.type not in ("state",):

@@ -28,7 +28,9 @@ def cli(tmp_path, monkeypatch):
 
 def test_cli_check_init_users_tokens_demo(cli, db_url):
     run = cli(db=db_url)
-    assert "OK (19 entities" in run("check")
+    from engine.loader import load_config
+    cfg = load_config(ROOT / "config")
+    assert f"OK ({len(cfg.entities)} entities, {len(cfg.forms)} forms, {len(cfg.workflows)} workflows)" in run("check")
     assert "Database ready" in run("init")
     assert "User boss created" in run("user", "create", "boss", "--password", "boss-Passw0rd", "--role", "admin")
     assert "already exists" in run("user", "create", "boss", "--password", "boss-Passw0rd", code=1)

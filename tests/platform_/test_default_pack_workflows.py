@@ -157,8 +157,11 @@ def test_e1_ticket_lifecycle_with_reopen(crm):
     agent = crm("agent", "GET", "/me")
     t = crm("agent", "POST", "/ticket", {"subject": "水泵异响", "customer": c["id"], "priority": "p2"}, 201)
     assert t["status"] == "new" and t["code"].startswith("TKT-")
+    assert t["assignee"] == agent["id"]            # C8/E1: round robin to the (only) active service agent
+    crm("agent", "PATCH", f"/ticket/{t['id']}", {"assignee": None, "version": t["version"]}, 200)
     crm.move("agent", "ticket", t["id"], "assign", 422)                          # assignee required
     cur = crm("agent", "GET", f"/ticket/{t['id']}")
+    assert cur["assignee"] is None and cur["status"] == "new"                   # the refused move changed nothing
     crm("agent", "PATCH", f"/ticket/{t['id']}", {"assignee": agent["id"], "version": cur["version"]}, 200)
     crm.move("agent", "ticket", t["id"], "assign")
     rec = crm.move("agent", "ticket", t["id"], "start")["record"]

@@ -1,0 +1,115 @@
+"""Durable timers: rows with a due instant, fired by a sweeper at least once, with their effect once.
+
+`fire_due(now)` takes every running timer due at `now`. Each is fired in its own transaction that
+first flips it `running → fired` with a conditional UPDATE: of two sweepers (two workers, a
+thread and a CLI run, a re-run after a crash) exactly one wins, and the effect (a notification, an
+SLA breach, an outbox row) commits or rolls back with that flip. A timer whose effect fails is
+retried with backoff and, after MAX_ATTEMPTS, kept `failed` with the error for an admin.
+A timer found long past its due instant (the server was down) fires once and is reported late.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from .. import clock
+from ..db import reading, writing
+from ..wftables import timers
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+LATE = dt.timedelta(minutes=5)
+
+
+@dataclass
+class SweepResult:
+    fired: int = 0
+    late: list = field(default_factory=list)      # (timer id, name, due_at) fired long after due
+    failed: list = field(default_factory=list)    # (timer id, name, error)
+
+
+def schedule(conn, entity: str, record_id: int, name: str, kind: str, due_at: dt.datetime,
+             payload: dict | None = None) -> None:
+    """Make `name` the one running timer of this record, due at `due_at` (moved if it exists)."""
+    due_at = clock.to_utc_naive(due_at)
+    running = conn.execute(sa.select(timers.c.id, timers.c.due_at).where(
+        timers.c.entity == entity, timers.c.record_id == record_id, timers.c.name == name,
+        timers.c.status == "running")).all()
+    if running:
+        keep, *extra = running
+        if keep.due_at != due_at:
+            conn.execute(timers.update().where(timers.c.id == keep.id).values(due_at=due_at, payload=payload))
+        if extra:
+            conn.execute(timers.update().where(timers.c.id.in_([r.id for r in extra])).values(status="stopped"))
+        return
+    conn.execute(timers.insert().values(entity=entity, record_id=record_id, name=name, kind=kind, due_at=due_at,
+                                        payload=payload, calendar="calendar", status="running", attempts=0,
+                                        created_at=clock.now()))
+
+
+def cancel(conn, entity: str, record_id: int, name: str) -> None:
+    conn.execute(timers.update().where(timers.c.entity == entity, timers.c.record_id == record_id,
+                                       timers.c.name == name, timers.c.status == "running").values(status="stopped"))
+
+
+def running(conn, entity: str, record_id: int) -> list[dict]:
+    return [dict(r) for r in conn.execute(sa.select(timers).where(
+        timers.c.entity == entity, timers.c.record_id == record_id, timers.c.status == "running")
+        .order_by(timers.c.due_at)).mappings()]
+
+
+def fire_due(engine, handlers: dict, now: dt.datetime | None = None, limit: int = 10000) -> SweepResult:
+    """Fire what is due at `now`. handlers: kind -> fn(conn, timer_row, now) run in the timer's transaction."""
+    now = clock.to_utc_naive(now) if now else clock.now()
+    result = SweepResult()
+    with reading(engine) as conn:
+        due = conn.execute(sa.select(timers).where(timers.c.status == "running", timers.c.due_at <= now)
+                           .order_by(timers.c.due_at, timers.c.id).limit(limit)).mappings().all()
+    for row in due:
+        row = dict(row)
+        try:
+            with clock.frozen(now), writing(engine) as conn:
+                res = conn.execute(timers.update().where(timers.c.id == row["id"], timers.c.status == "running")
+                                   .values(status="fired", fired_at=now, attempts=row["attempts"] + 1))
+                if res.rowcount != 1:
+                    continue                      # another sweeper took it
+                handler = handlers.get(row["kind"] or "workflow")
+                if handler is not None:
+                    handler(conn, row, now)
+        except Exception as e:  # noqa: BLE001 - a timer's failure must not stop the others
+            log.exception("timer %s (%s) failed", row["id"], row["name"])
+            _failed(engine, row, now, f"{type(e).__name__}: {e}")
+            result.failed.append((row["id"], row["name"], str(e)))
+            continue
+        result.fired += 1
+        if now - row["due_at"] > LATE:
+            result.late.append((row["id"], row["name"], row["due_at"]))
+            log.warning("timer %s (%s) was due at %s and fires late, once, at %s", row["id"], row["name"],
+                        row["due_at"], now)
+    return result
+
+
+def _failed(engine, row, now, error):
+    attempts = row["attempts"] + 1
+    status = "failed" if attempts >= MAX_ATTEMPTS else "running"
+    with writing(engine) as conn:
+        conn.execute(timers.update().where(timers.c.id == row["id"]).values(
+            status=status, attempts=attempts, last_error=error[:2000],
+            due_at=now + dt.timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))))
+
+
+def problems(engine, limit: int = 100) -> list[dict]:
+    with reading(engine) as conn:
+        return [dict(r) for r in conn.execute(sa.select(timers).where(
+            sa.or_(timers.c.status == "failed", sa.and_(timers.c.status == "running", timers.c.last_error.is_not(None))))
+            .order_by(timers.c.id.desc()).limit(limit)).mappings()]
+
+
+def retry(engine, timer_id: int) -> bool:
+    with writing(engine) as conn:
+        res = conn.execute(timers.update().where(timers.c.id == timer_id, timers.c.status.in_(("failed", "running")))
+                           .values(status="running", due_at=clock.now(), attempts=0))
+    return res.rowcount == 1

@@ -1,0 +1,92 @@
+"""Sending what the outbox holds: signed webhook calls over HTTP and e-mails over SMTP.
+
+`dispatch(rt, settings)` claims due rows and sends each; a failure (endpoint down, SMTP refused)
+is recorded on the row and retried later with backoff, never raised to the caller, so nothing a
+user does waits on or fails because of an outside system.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from engine import clock
+from engine.automation import outbox, webhooks
+from engine.db import reading, writing
+from engine.wftables import history
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(rt, settings, limit: int = 50) -> dict:
+    """Send due outbox rows until none is left (or `limit` per round). Returns counts by status."""
+    counts = {"sent": 0, "retry": 0, "dead": 0}
+    while True:
+        rows = outbox.claim(rt.engine, limit)
+        if not rows:
+            return counts
+        for row in rows:
+            try:
+                if row["kind"] == "webhook":
+                    send_webhook(rt, row)
+                elif row["kind"] == "email":
+                    send_email(rt, settings, row)
+                else:
+                    raise ValueError(f"unknown outbox kind {row['kind']!r}")
+            except Exception as e:  # noqa: BLE001 - recorded on the row, retried with backoff
+                status = outbox.failed(rt.engine, row, f"{type(e).__name__}: {e}")
+                counts["dead" if status == "dead" else "retry"] += 1
+                log.warning("outbox #%s (%s) failed, attempt %s: %s", row["id"], row["kind"], row["attempts"], e)
+            else:
+                outbox.sent(rt.engine, row["id"])
+                counts["sent"] += 1
+        if len(rows) < limit:
+            return counts
+
+
+def send_webhook(rt, row) -> None:
+    payload = row["payload"]
+    body = webhooks.body_bytes(payload["body"])
+    with reading(rt.engine) as conn:
+        secret = webhooks.secret_of(conn, payload)
+    req = urllib.request.Request(payload["url"], data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "lowcode-crm-webhooks/1",
+        "X-CRM-Event": str(payload["body"].get("event")), "X-CRM-Delivery": str(row["id"]),
+        "X-CRM-Signature": webhooks.signature(secret, body)})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read(1024)
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{payload['url']} answered HTTP {e.code}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise RuntimeError(f"{payload['url']} could not be reached: {getattr(e, 'reason', e)}") from None
+
+
+def send_email(rt, settings, row) -> None:
+    host = settings.get("SMTP_HOST")
+    if not host:
+        raise RuntimeError("SMTP_HOST is not set: e-mail cannot be sent (set SMTP_HOST, SMTP_PORT, SMTP_FROM)")
+    p = row["payload"]
+    msg = EmailMessage()
+    sender = settings.get("SMTP_FROM") or "crm@localhost"
+    msg["From"] = formataddr((settings.get("SMTP_FROM_NAME") or "CRM", sender))
+    msg["To"] = p["to"]
+    msg["Subject"] = p["subject"]
+    # a stable id: a resend after a crash carries the same Message-ID, so mail systems can drop the repeat
+    msg["Message-ID"] = make_msgid(idstring=f"outbox-{row['id']}", domain=sender.split("@")[-1] or "localhost")
+    msg.set_content(p["body"])
+    port = int(settings.get("SMTP_PORT") or 25)
+    with smtplib.SMTP(host, port, timeout=10) as smtp:
+        if str(settings.get("SMTP_TLS") or "").lower() in ("1", "true", "yes"):
+            smtp.starttls()
+        if settings.get("SMTP_USER"):
+            smtp.login(settings["SMTP_USER"], settings.get("SMTP_PASSWORD") or "")
+        smtp.send_message(msg)
+    if row.get("entity") and row.get("record_id"):
+        with writing(rt.engine) as conn:        # the record's timeline shows the e-mail (I2)
+            conn.execute(history.insert().values(
+                entity=row["entity"], record_id=row["record_id"], workflow="-", transition=None, from_state=None,
+                to_state=None, event="email", user_id=None, at=clock.now(), comment=f"{p['to']}: {p['subject']}"[:2000]))
