@@ -26,11 +26,21 @@ class ListRequest:
     page: int = 1
     per_page: int = 50
     deleted: bool = False  # the recycle bin
+    sla: str | None = None  # ?sla=at_risk|breached|paused|running|met (a filter hook of the automation part)
+
+
+SLA_FILTERS = ("at_risk", "breached", "paused", "running", "met")
 
 
 def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", "deleted", "format")) -> ListRequest:
     """From request args (a mapping of str → str or list) to a ListRequest; 400 on bad input."""
     filters = []
+    sla = None
+    if "sla" in args and "sla" not in entity.fields:
+        sla = args.get("sla") or None
+        if sla is not None and sla not in SLA_FILTERS:
+            raise BadRequest(f"unknown SLA filter {sla!r}; use one of {', '.join(SLA_FILTERS)}")
+        reserved = (*reserved, "sla")
     for key in args:
         if key in reserved or key.startswith("_"):
             continue
@@ -58,7 +68,7 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
 
     return ListRequest(filters=filters, q=(args.get("q") or "").strip() or None, sort=args.get("sort") or None,
                        page=intarg("page", 1, 1, 10 ** 7), per_page=intarg("per_page", entity.per_page, 1, MAX_PER_PAGE),
-                       deleted=str(args.get("deleted", "")).lower() in ("1", "true", "only"))
+                       deleted=str(args.get("deleted", "")).lower() in ("1", "true", "only"), sla=sla)
 
 
 def _value(entity: Entity, name: str, raw, actor_id):

@@ -84,7 +84,36 @@ def _contains(text, part):
     return str(part).lower() in str(text).lower()
 
 
+_calendars: list = [None]       # cid -> BusinessCalendar, set by the automation service
+
+
+def set_calendar_provider(provider) -> None:
+    """Where `add_business_hours`/`add_business_days` find calendars (with their holidays)."""
+    _calendars[0] = provider
+
+
+def _business(kind: str):
+    def fn(start, amount, calendar="standard"):
+        if start is None or amount is None:
+            return None
+        if _calendars[0] is None:
+            raise RuleError(f"{kind}: no business calendar is configured")
+        try:
+            cal = _calendars[0](str(calendar))
+        except Exception as e:  # noqa: BLE001 - an unknown calendar is the rule's error
+            raise RuleError(f"{kind}: {getattr(e, 'message', e)}") from None
+        if isinstance(start, dt.datetime):
+            aware = start.replace(tzinfo=dt.timezone.utc) if start.tzinfo is None else start
+        else:                                   # a date: the start of that day in the calendar's zone
+            aware = dt.datetime.combine(_as_date(start), dt.time(0), tzinfo=cal.tz)
+        out = cal.add_hours(aware, _num(amount)) if kind == "add_business_hours" else cal.add_days(aware, int(amount))
+        return clock.to_utc_naive(out)
+    return fn
+
+
 FUNCTIONS = {
+    "add_business_hours": _business("add_business_hours"),
+    "add_business_days": _business("add_business_days"),
     "today": lambda: clock.today(),
     "now": lambda: clock.now(),
     "days_between": lambda a, b: None if a is None or b is None else (_as_date(b) - _as_date(a)).days,

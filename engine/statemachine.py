@@ -11,7 +11,6 @@ reaches a state of the current one.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa

@@ -76,6 +76,8 @@ class RecordStore:
         self.metadata = metadata if metadata is not None else build_metadata(config)
         self.attachments = attachments
         self.policy = policy or Policy()
+        # named list filters other parts add: {"sla": fn(entity, table, value) -> WHERE clause}
+        self.filter_hooks: dict = {}
 
     # ---- lookups ------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -157,6 +159,11 @@ class RecordStore:
         if scope is not None:
             conds.append(scope)
         conds += where_clauses(entity, t, req, actor.id)
+        if req.sla:
+            hook = self.filter_hooks.get("sla")
+            if hook is None:
+                raise BadRequest(f"{entity.label_text()} has no SLA to filter by.")
+            conds.append(hook(entity, t, req.sla))
         with reading(self.engine) as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one()
             q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))

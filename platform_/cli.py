@@ -330,14 +330,11 @@ def jobs_failed():
     url = current_app.config.get("REDIS_URL")
     if url:
         from rq.registry import FailedJobRegistry
-
-        from . import jobs
         q = current_app.extensions["crm_jobs"].queue()
         for job_id in FailedJobRegistry(queue=q).get_job_ids():
             job = q.fetch_job(job_id)
             err = (job.latest_result().exc_string if job and job.latest_result() else "") or ""
             rows.append(("rq", job_id, "failed", 1, err.strip().splitlines()[-1] if err.strip() else ""))
-        del jobs
     for kind, rid, status, attempts, err in rows:
         click.echo(f"{kind} #{rid} {status} after {attempts} attempt(s): {err}")
     click.echo(f"{len(rows)} failed")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import sqlalchemy as sa
 
-from .. import clock, events, values
+from .. import clock, events, rules, values
 from ..actions import ActionRunner
 from ..actor import SYSTEM_ACTOR
 from ..db import reading, writing
@@ -24,6 +25,7 @@ from . import assignment, sla, timers, webhooks
 from .calendar import BusinessCalendar, calendar_from_config
 
 log = logging.getLogger(__name__)
+HOLIDAY_TTL = 60      # seconds a calendar's holidays are cached (written here: dropped at once)
 MAX_DEPTH = 4          # triggers that change records that fire triggers … stop here
 SCHEDULE_ENTITY = "_schedule"
 
@@ -33,13 +35,19 @@ class Automation:
         self.store, self.workflows = store, workflows
         self.config = store.config
         self.auto = store.config.auto
-        self._calendars: dict[str, BusinessCalendar] = {}
+        self._calendars: dict[str, tuple[BusinessCalendar, float]] = {}
+        self._holiday_entities = {c.holiday_entity for c in self.auto.calendars.values() if c.holiday_entity}
         store.automation = self
+        if self.auto.slas:
+            store.filter_hooks["sla"] = lambda entity, table, which: sla.filter_clause(
+                entity.id, table, which, clock.now()) if self.auto.slas_for(entity.id) else sa.false()
         self._receivers = [(events.record_creating, self._creating), (events.record_created, self._created),
                            (events.record_updated, self._updated), (events.record_transitioned, self._transitioned),
                            (events.record_deleted, self._deleted)]
         for signal, fn in self._receivers:
             signal.connect(fn, weak=False)
+        if self.auto.calendars:
+            rules.set_calendar_provider(self._provide_calendar)
 
     def close(self) -> None:
         """Stop listening (a reloaded config brings a new service)."""
@@ -52,16 +60,29 @@ class Automation:
         spec = self.auto.calendars.get(cid)
         if spec is None:
             raise NotFound(f"There is no calendar {cid!r}; the calendars are {', '.join(self.auto.calendars) or 'none'}.")
-        base = self._calendars.get(cid)
-        if base is None:
-            base = self._calendars[cid] = calendar_from_config(cid, dict(spec.raw))
+        cached = self._calendars.get(cid)
+        if cached is not None and time.monotonic() - cached[1] < HOLIDAY_TTL:
+            return cached[0]
+        base = calendar_from_config(cid, dict(spec.raw))
         entity = self.config.entities.get(spec.holiday_entity) if spec.holiday_entity else None
-        if entity is None:
-            return base
-        t = self.store.table(entity)
-        rows = conn.execute(sa.select(t.c[spec.holiday_date], t.c[spec.holiday_working])
-                            .where(t.c.deleted_at.is_(None), t.c[spec.holiday_date].is_not(None))).all()
-        return base.with_days({d: bool(w) for d, w in rows})
+        if entity is not None:
+            t = self.store.table(entity)
+            rows = conn.execute(sa.select(t.c[spec.holiday_date], t.c[spec.holiday_working])
+                                .where(t.c.deleted_at.is_(None), t.c[spec.holiday_date].is_not(None))).all()
+            base = base.with_days({_as_day(d): bool(w) for d, w in rows})
+        self._calendars[cid] = (base, time.monotonic())
+        return base
+
+    def _provide_calendar(self, cid: str) -> BusinessCalendar:
+        """For the rule functions add_business_hours/add_business_days."""
+        with reading(self.store.engine) as conn:
+            return self.calendar(conn, cid)
+
+    def _holidays_changed(self, entity_id: str) -> None:
+        """A holiday record was written: calendars built on that entity are read again."""
+        for cid, spec in self.auto.calendars.items():
+            if spec.holiday_entity == entity_id:
+                self._calendars.pop(cid, None)
 
     def due(self, cid: str, start: dt.datetime, hours=None, days=None) -> dt.datetime:
         with reading(self.store.engine) as conn:
@@ -134,12 +155,16 @@ class Automation:
         if store is not self.store:
             return
         entity = self.config.entities[sender]
+        if entity.id in self._holiday_entities:
+            self._holidays_changed(entity.id)
         for row in timers.running(conn, entity.id, record["id"]):
             timers.cancel(conn, entity.id, record["id"], row["name"])
         webhooks.fan_out(conn, "deleted", entity.id, record["id"],
                          values.record_to_json(self.config, entity, record))
 
     def _after_change(self, conn, entity, record, event):
+        if entity.id in self._holiday_entities:
+            self._holidays_changed(entity.id)
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
         webhooks.fan_out(conn, event, entity.id, record["id"], values.record_to_json(self.config, entity, record))
@@ -183,7 +208,6 @@ class Automation:
 
     def _trigger(self, conn, entity, a, record, actor):
         if a.when:
-            from .. import rules
             names = self.store.rule_names(conn, entity, record, a.when)
             if not rules.evaluate(a.when, names, actor.id if actor else None, rule=f"{a.id}.when", source=a.file,
                                   record=f"{entity.id} #{record['id']}"):
@@ -237,6 +261,14 @@ class Automation:
             out.append(item)
         return out
 
+    def sla_summary(self, entity_id: str, ids) -> dict:
+        """{record id: {"status", "target", "sla", "due_at" (naive UTC)}} of the most urgent clock, for lists."""
+        with reading(self.store.engine) as conn:
+            return sla.summary(conn, entity_id, ids, clock.now())
+
+    def has_sla(self, entity_id: str) -> bool:
+        return bool(self.auto.slas_for(entity_id))
+
     # ---- time ----------------------------------------------------------------------------------
     def sweep(self, now: dt.datetime | None = None) -> timers.SweepResult:
         """Everything due at `now`: scheduled rules are planned, due timers fire, overdue approval
@@ -275,7 +307,6 @@ class Automation:
             return
         entity = self.config.entities[a.entity]
         t = self.store.table(entity)
-        from .. import rules
         ids = [r.id for r in conn.execute(sa.select(t.c.id).where(t.c.deleted_at.is_(None)).order_by(t.c.id))]
         for rid in ids:
             record = self.store.fetch(conn, entity, rid)
@@ -319,7 +350,7 @@ class Automation:
             self.run_actions(conn, entity, record, spec.on_breach, SYSTEM_ACTOR, spec.file,
                              f"{spec.id}.on_breach ({r['target']})")
         elif row["kind"] == "sla_warn" and live and r["warn_at"] is not None and now >= r["warn_at"] \
-                and r["warned_at"] is None:
+                and r["warned_at"] is None and r["due_at"] is not None and now < r["due_at"]:
             conn.execute(sla.sla_clocks.update().where(sla.sla_clocks.c.id == r["id"]).values(warned_at=now))
             r["warned_at"] = now
             self.run_actions(conn, entity, record, spec.on_warning, SYSTEM_ACTOR, spec.file,
@@ -351,3 +382,7 @@ def _iso(value: dt.datetime | None, tz) -> str | None:
     if value is None:
         return None
     return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat()
+
+
+def _as_day(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value

@@ -168,3 +168,40 @@ def read(conn, entity_id: str, record_id: int) -> list[dict]:
     return [dict(r) for r in conn.execute(sa.select(sla_clocks).where(
         sla_clocks.c.entity == entity_id, sla_clocks.c.record_id == record_id)
         .order_by(sla_clocks.c.sla, sla_clocks.c.id)).mappings()]
+
+
+def filter_clause(entity_id: str, table, which: str, now: dt.datetime):
+    """EXISTS a clock of the record in state `which` (the list filter `?sla=`)."""
+    c = sla_clocks.c
+    live = sa.and_(c.met_at.is_(None), c.paused.is_(False))
+    cond = {
+        "breached": sa.or_(c.breached_at.is_not(None), sa.and_(live, c.due_at <= now)),
+        "at_risk": sa.and_(live, c.breached_at.is_(None), c.warn_at <= now, c.due_at > now),
+        "paused": sa.and_(c.met_at.is_(None), c.paused.is_(True)),
+        "running": sa.and_(live, c.breached_at.is_(None), c.due_at > now),
+        "met": sa.and_(c.met_at.is_not(None), c.breached_at.is_(None)),
+    }[which]
+    return sa.exists(sa.select(c.id).where(c.entity == entity_id, c.record_id == table.c.id, cond))
+
+
+def summary(conn, entity_id: str, ids, now: dt.datetime) -> dict:
+    """{record id: the most urgent clock} for list columns: breached first, then the nearest due."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(sla_clocks).where(sla_clocks.c.entity == entity_id,
+                                                    sla_clocks.c.record_id.in_(ids))).mappings().all()
+    rank = {"breached": 0, "at_risk": 1, "running": 2, "paused": 3, "met": 4}
+    out: dict = {}
+    for r in rows:
+        st = status_of(r, now)
+        if st == "running" and r["warn_at"] is not None and now >= r["warn_at"]:
+            st = "at_risk"
+        key = (rank[st], r["due_at"] or dt.datetime.max)
+        cur = out.get(r["record_id"])
+        if cur is None or key < cur["_key"]:
+            out[r["record_id"]] = {"status": st, "target": r["target"], "sla": r["sla"], "due_at": r["due_at"],
+                                   "_key": key}
+    for v in out.values():
+        v.pop("_key")
+    return out
