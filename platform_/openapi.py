@@ -61,7 +61,22 @@ def openapi_document(config: Config) -> dict:
         }
         if e.state_field is not None:
             paths.update(_workflow_paths(e, tag, rid, errors))
+        if config.auto.slas_for(e.id):
+            paths[f"/api/v1/{e.id}/{{id}}/sla"] = {"get": {
+                "tags": [tag], "summary": "SLA clocks of the record (working time of its calendar)",
+                "parameters": rid, "responses": {"200": _json({"type": "object", "properties": {"items": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/SlaClock"}}}}), **errors}}}
     paths.update(_approval_paths())
+    paths.update(_automation_paths())
+    schemas["SlaClock"] = {"type": "object", "required": ["name", "target", "due_at", "status"], "properties": {
+        "name": {"type": "string"}, "label": {"type": "string"}, "target": {"enum": ["response", "resolution"]},
+        "target_label": {"type": "string"}, "policy": {"type": "string"},
+        "status": {"enum": ["running", "paused", "met", "breached"]},
+        "due_at": {"type": ["string", "null"], "format": "date-time"},
+        "started_at": {"type": "string", "format": "date-time"},
+        "met_at": {"type": ["string", "null"], "format": "date-time"},
+        "breached_at": {"type": ["string", "null"], "format": "date-time"},
+        "target_seconds": {"type": "integer"}, "remaining_seconds": {"type": ["integer", "null"]}}}
     schemas["Transition"] = {"type": "object", "properties": {
         "name": {"type": "string"}, "label": {"type": "string"}, "to": {"type": "string"},
         "to_label": {"type": "string"}, "allowed": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
@@ -123,4 +138,46 @@ def _approval_paths() -> dict:
                 "delegate", "starts_on", "ends_on"], "properties": {"delegate": {"type": "integer"},
                 "starts_on": {"type": "string", "format": "date"}, "ends_on": {"type": "string", "format": "date"}}}}}},
             "responses": {"201": _json({"type": "object"}, "created"), "422": {"description": "invalid"}}}},
+    }
+
+
+def _automation_paths() -> dict:
+    ok = {"200": _json({"type": "object"})}
+    unauthorized = {"401": {"description": "no valid token"}}
+    admin = {"403": {"description": "not an administrator"}, **unauthorized}
+    paging = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+              {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+              {"name": "unread", "in": "query", "schema": {"enum": ["1", "true", "yes", "0"]}}]
+    hook = {"type": "object", "required": ["url", "events", "secret"], "properties": {
+        "url": {"type": "string", "format": "uri", "maxLength": 2000},
+        "events": {"type": "array", "minItems": 1, "items": {"type": "string",
+                                                             "pattern": "^[a-z][a-z0-9_]*\\.(created|updated|deleted|transition)$"}},
+        "secret": {"type": "string", "minLength": 8, "maxLength": 255}}}
+    jid = [{"name": "kind", "in": "path", "required": True, "schema": {"enum": ["timer", "webhook", "email"]}},
+           {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+    return {
+        "/api/v1/notifications": {"get": {"tags": ["Notifications"], "summary": "The acting user's notifications",
+                                          "parameters": paging, "responses": {
+                                              **ok, "422": {"description": "bad paging"}, **unauthorized}}},
+        "/api/v1/notifications/read": {"post": {
+            "tags": ["Notifications"], "summary": "Mark notifications read (the given ids, or all)",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}}}}}}},
+            "responses": {**ok, "422": {"description": "bad ids"}, **unauthorized}}},
+        "/api/v1/webhooks": {
+            "get": {"tags": ["Webhooks"], "summary": "Webhook subscriptions", "responses": {**ok, **admin}},
+            "post": {"tags": ["Webhooks"], "summary": "Subscribe a URL to record events (signed deliveries)",
+                     "requestBody": {"content": {"application/json": {"schema": hook}}},
+                     "responses": {"201": _json({"type": "object"}, "created"), **admin,
+                                   "422": {"description": "invalid"}}}},
+        "/api/v1/webhooks/{id}": {"delete": {
+            "tags": ["Webhooks"], "summary": "Remove a subscription",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "removed"}, "404": {"description": "no such webhook"}, **admin}}},
+        "/api/v1/admin/jobs": {"get": {"tags": ["Jobs"], "summary": "Failed background work with its error",
+                                       "responses": {**ok, **admin}}},
+        "/api/v1/admin/jobs/{kind}/{job_id}/retry": {"post": {
+            "tags": ["Jobs"], "summary": "Re-run a failed e-mail, webhook call or timer", "parameters": jid,
+            "responses": {**ok, "404": {"description": "unknown kind"}, "409": {"description": "not waiting"},
+                          **admin}}},
     }
