@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = ap.parse_args()
     import logging
-    logging.disable(logging.WARNING)
+    logging.disable(logging.CRITICAL)
     import sqlalchemy as sa
 
     from engine import clock
@@ -43,7 +43,15 @@ def main():
     from engine.wftables import notifications, timers
 
     tmp = tempfile.mkdtemp(prefix="crm-bench-")
-    eng = make_engine(args.database_url or f"sqlite:///{tmp}/timers.db")
+    url, schema = args.database_url or f"sqlite:///{tmp}/timers.db", None
+    if url.startswith("postgresql"):          # a throw-away schema, dropped at the end
+        import uuid
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    eng = make_engine(url)
     cfg = load_config(ROOT / "config")
     m = Migrator(eng, cfg)
     m.apply()
@@ -82,11 +90,15 @@ def main():
     sweep_s = time.perf_counter() - t0
     with eng.connect() as conn:
         notes = conn.execute(sa.select(sa.func.count()).select_from(notifications)).scalar_one()
-    assert result.fired == args.timers, result
+    assert result.fired == args.timers, f"fired {result.fired} of {args.timers}"
     assert notes == args.timers, notes           # each effect once
     again = auto.sweep()
     assert again.fired == 0
     auto.close()
+    eng.dispose()
+    if schema:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     out = {"timers": args.timers, "database": eng.dialect.name,
            "fired_per_s": round(args.timers / sweep_s, 1), "select_rows_per_s": round(args.timers / select_s, 1),
            "ratio": round(sweep_s / select_s, 1)}

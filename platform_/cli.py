@@ -269,6 +269,8 @@ def timers_run(at):
         result = rt.automation.sweep(instant)
     for tid, name, due in result.late:
         click.echo(f"late: timer #{tid} {name} was due at {due.isoformat()}Z and fired once now")
+    if result.late_count > len(result.late):
+        click.echo(f"late: {result.late_count - len(result.late)} more timers fired late")
     for tid, name, err in result.failed:
         click.echo(f"failed: timer #{tid} {name}: {err}", err=True)
     if not current_app.config.get("REDIS_URL"):

@@ -30,7 +30,7 @@ def run_once(rt, settings, now=None) -> dict:
     """One sweep: fire what is due, then send the outbox. Returns what it did."""
     result = rt.automation.sweep(now)
     sent = delivery.dispatch(rt, settings)
-    return {"fired": result.fired, "late": len(result.late), "failed": len(result.failed), **sent}
+    return {"fired": result.fired, "late": result.late_count, "failed": result.failed_count, **sent}
 
 
 class InProcessJobs:

@@ -27,8 +27,10 @@ LATE = dt.timedelta(minutes=5)
 @dataclass
 class SweepResult:
     fired: int = 0
-    late: list = field(default_factory=list)      # (timer id, name, due_at) fired long after due
-    failed: list = field(default_factory=list)    # (timer id, name, error)
+    late: list = field(default_factory=list)      # (timer id, name, due_at) fired long after due (first 100)
+    failed: list = field(default_factory=list)    # (timer id, name, error) (first 100)
+    late_count: int = 0
+    failed_count: int = 0
 
 
 def schedule(conn, entity: str, record_id: int, name: str, kind: str, due_at: dt.datetime,
@@ -61,35 +63,48 @@ def running(conn, entity: str, record_id: int) -> list[dict]:
         .order_by(timers.c.due_at)).mappings()]
 
 
-def fire_due(engine, handlers: dict, now: dt.datetime | None = None, limit: int = 10000) -> SweepResult:
-    """Fire what is due at `now`. handlers: kind -> fn(conn, timer_row, now) run in the timer's transaction."""
+def fire_due(engine, handlers: dict, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
+    """Fire everything due at `now`, in batches. handlers: kind -> fn(conn, timer_row, now), run in
+    the timer's own transaction."""
     now = clock.to_utc_naive(now) if now else clock.now()
     result = SweepResult()
-    with reading(engine) as conn:
-        due = conn.execute(sa.select(timers).where(timers.c.status == "running", timers.c.due_at <= now)
-                           .order_by(timers.c.due_at, timers.c.id).limit(limit)).mappings().all()
-    for row in due:
-        row = dict(row)
-        try:
-            with clock.frozen(now), writing(engine) as conn:
-                res = conn.execute(timers.update().where(timers.c.id == row["id"], timers.c.status == "running")
-                                   .values(status="fired", fired_at=now, attempts=row["attempts"] + 1))
-                if res.rowcount != 1:
-                    continue                      # another sweeper took it
-                handler = handlers.get(row["kind"] or "workflow")
-                if handler is not None:
-                    handler(conn, row, now)
-        except Exception as e:  # noqa: BLE001 - a timer's failure must not stop the others
-            log.exception("timer %s (%s) failed", row["id"], row["name"])
-            _failed(engine, row, now, f"{type(e).__name__}: {e}")
+    after = 0
+    while True:
+        with reading(engine) as conn:
+            due = conn.execute(sa.select(timers).where(timers.c.status == "running", timers.c.due_at <= now,
+                                                       timers.c.id > after)
+                               .order_by(timers.c.id).limit(batch)).mappings().all()
+        for row in due:
+            _fire_one(engine, handlers, dict(row), now, result)
+        if len(due) < batch:
+            return result
+        after = due[-1]["id"]
+
+
+def _fire_one(engine, handlers, row, now, result) -> None:
+    try:
+        with clock.frozen(now), writing(engine) as conn:
+            res = conn.execute(timers.update().where(timers.c.id == row["id"], timers.c.status == "running")
+                               .values(status="fired", fired_at=now, attempts=row["attempts"] + 1))
+            if res.rowcount != 1:
+                return                            # another sweeper took it
+            handler = handlers.get(row["kind"] or "workflow")
+            if handler is not None:
+                handler(conn, row, now)
+    except Exception as e:  # noqa: BLE001 - a timer's failure must not stop the others
+        log.exception("timer %s (%s) failed", row["id"], row["name"])
+        _failed(engine, row, now, f"{type(e).__name__}: {e}")
+        result.failed_count += 1
+        if len(result.failed) < 100:
             result.failed.append((row["id"], row["name"], str(e)))
-            continue
-        result.fired += 1
-        if now - row["due_at"] > LATE:
+        return
+    result.fired += 1
+    if now - row["due_at"] > LATE:
+        result.late_count += 1
+        if len(result.late) < 100:
             result.late.append((row["id"], row["name"], row["due_at"]))
-            log.warning("timer %s (%s) was due at %s and fires late, once, at %s", row["id"], row["name"],
-                        row["due_at"], now)
-    return result
+        log.warning("timer %s (%s) was due at %s and fires late, once, at %s", row["id"], row["name"],
+                    row["due_at"], now)
 
 
 def _failed(engine, row, now, error):
