@@ -181,7 +181,8 @@ class ActionRunner:
             cal = auto.calendar(self.conn, cal_id)
             due = cal.add_seconds(start.replace(tzinfo=dt.timezone.utc), int(delta.total_seconds()))
         durable.schedule(self.conn, self.entity.id, record["id"], a["start_timer"], "workflow", due,
-                         {"actions": [dict(x) for x in a.get("actions", ())], "source": self.source})
+                         {"actions": [dict(x) for x in a.get("actions", ())], "source": self.source,
+                          **({"when": a["when"]} if a.get("when") else {})})
 
     def _stop(self, record, name):
         self.conn.execute(timers.update().where(timers.c.entity == self.entity.id, timers.c.record_id == record["id"],

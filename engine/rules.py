@@ -111,7 +111,40 @@ def _business(kind: str):
     return fn
 
 
+_aggregates: list = [None]      # fn(entity, link_field, record_id, amount_field, date_field, months)
+
+
+def set_aggregate_provider(provider) -> None:
+    """Where `monthly_sums` reads linked records (set by the automation service)."""
+    _aggregates[0] = provider
+
+
+def _monthly_sums(entity, link_field, record_id, amount_field, date_field, months=3):
+    """Sums of `amount_field` of the `entity` records linked to `record_id` by `link_field`, per calendar
+    month, for the `months` complete months before this one, oldest first."""
+    if _aggregates[0] is None:
+        raise RuleError("monthly_sums: not available here")
+    months = int(months)
+    if not 1 <= months <= 36:
+        raise RuleError("monthly_sums: months must be between 1 and 36")
+    if record_id is None:
+        return [Decimal(0)] * months
+    return _aggregates[0](str(entity), str(link_field), int(record_id), str(amount_field), str(date_field), months)
+
+
+def _falling(values, times=None):
+    """True when each value is lower than the one before, `times` times in a row (default: all)."""
+    vals = [_num(v) if v is not None else Decimal(0) for v in (values or [])]
+    steps = len(vals) - 1 if times is None else int(times)
+    if steps < 1 or len(vals) < steps + 1:
+        return False
+    tail = vals[-(steps + 1):]
+    return all(b < a for a, b in zip(tail, tail[1:]))
+
+
 FUNCTIONS = {
+    "monthly_sums": _monthly_sums,
+    "falling": _falling,
     "add_business_hours": _business("add_business_hours"),
     "add_business_days": _business("add_business_days"),
     "today": lambda: clock.today(),

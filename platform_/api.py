@@ -290,6 +290,33 @@ def record_sla(entity, rid):
     return jsonify({"items": items})
 
 
+@bp.get("/<entity>/sla-compliance")
+def sla_compliance(entity):
+    """SLA compliance of an entity's records started between `from` and `to` (dates, `to` exclusive)."""
+    import datetime as dt
+
+    from engine import clock
+    from engine.automation import sla
+    from engine.db import reading
+    from engine.errors import ValidationFailed
+    e = _entity(entity)
+    store = runtime().store
+    store.policy.check(e, "read", g.actor)
+    bounds = {}
+    for key in ("from", "to"):
+        raw = request.args.get(key)
+        if raw:
+            try:
+                bounds[key] = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(0))
+            except ValueError:
+                raise ValidationFailed({key: "a date YYYY-MM-DD"}) from None
+    if not runtime().automation.has_sla(e.id):
+        raise NotFound(f"{e.label_text()} has no SLA.")
+    with reading(runtime().engine) as conn:
+        items = sla.compliance(conn, e.id, bounds.get("from"), bounds.get("to"), clock.now())
+    return jsonify({"items": items})
+
+
 @bp.get("/notifications")
 def my_notifications():
     from engine.automation import notifications
@@ -338,6 +365,17 @@ def webhook_delete(wid):
     if not webhooks.remove(runtime().engine, wid):
         raise NotFound(f"Webhook #{wid} does not exist.")
     return "", 204
+
+
+@bp.get("/webhooks/<int:wid>/deliveries")
+def webhook_deliveries(wid):
+    """The delivery log of a subscription: each event, its status, attempts and last error."""
+    from engine.automation import outbox, webhooks
+    _admin("read webhook deliveries")
+    if not any(w["id"] == wid for w in webhooks.listing(runtime().engine)):
+        raise NotFound(f"Webhook #{wid} does not exist.")
+    items = outbox.for_webhook(runtime().engine, wid)
+    return jsonify({"items": [_jsonable(i) for i in items], "total": len(items)})
 
 
 @bp.get("/admin/jobs")

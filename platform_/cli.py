@@ -264,7 +264,7 @@ def timers_run(at):
     from . import jobs
     rt = _loaded()
     rt.ensure_schema()
-    instant = _instant(at, "--now") if at else None
+    instant = _instant(at, "--now") if at is not None else None
     with clock.frozen(instant) if instant else _nothing():
         result = rt.automation.sweep(instant)
     for tid, name, due in result.late:
@@ -357,6 +357,8 @@ def jobs_retry(kind, job_id):
 
 def _instant(text, what):
     import datetime as dt
+    if not text.strip():
+        raise click.ClickException(f"{what} is empty: give an ISO 8601 date-time (e.g. 2026-11-23T09:30+08:00)")
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

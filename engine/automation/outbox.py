@@ -23,10 +23,12 @@ LEASE = dt.timedelta(minutes=5)
 _dirty: contextvars.ContextVar[bool] = contextvars.ContextVar("crm_outbox_dirty", default=False)
 
 
-def enqueue(conn, kind: str, payload: dict, entity: str | None = None, record_id: int | None = None) -> int:
+def enqueue(conn, kind: str, payload: dict, entity: str | None = None, record_id: int | None = None,
+            webhook_id: int | None = None) -> int:
     """Write one side effect inside the caller's transaction."""
     now = clock.now()
     rid = conn.execute(outbox.insert().values(kind=kind, payload=payload, entity=entity, record_id=record_id,
+                                              webhook_id=webhook_id,
                                               status="pending", attempts=0, next_at=now, created_at=now)
                        ).inserted_primary_key[0]
     _dirty.set(True)
@@ -100,3 +102,14 @@ def for_record(engine, entity: str, record_id: int) -> list[dict]:
     with reading(engine) as conn:
         return [dict(r) for r in conn.execute(sa.select(outbox).where(
             outbox.c.entity == entity, outbox.c.record_id == record_id).order_by(outbox.c.id)).mappings()]
+
+
+def for_webhook(engine, webhook_id: int, limit: int = 100) -> list[dict]:
+    """The delivery log of one subscription, newest first."""
+    with reading(engine) as conn:
+        rows = conn.execute(sa.select(outbox).where(outbox.c.webhook_id == webhook_id)
+                            .order_by(outbox.c.id.desc()).limit(limit)).mappings().all()
+    return [{"id": r["id"], "event": (r["payload"].get("body") or {}).get("event"), "entity": r["entity"],
+             "record_id": r["record_id"], "status": r["status"], "attempts": r["attempts"],
+             "error": r["last_error"], "created_at": r["created_at"], "sent_at": r["sent_at"],
+             "next_at": r["next_at"]} for r in rows]

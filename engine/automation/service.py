@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -48,6 +49,7 @@ class Automation:
             signal.connect(fn, weak=False)
         if self.auto.calendars:
             rules.set_calendar_provider(self._provide_calendar)
+        rules.set_aggregate_provider(self._monthly_sums)
 
     def close(self) -> None:
         """Stop listening (a reloaded config brings a new service)."""
@@ -77,6 +79,39 @@ class Automation:
         """For the rule functions add_business_hours/add_business_days."""
         with reading(self.store.engine) as conn:
             return self.calendar(conn, cid)
+
+    def _monthly_sums(self, entity_id, link_field, record_id, amount_field, date_field, months) -> list:
+        """For the rule function monthly_sums: names are checked against the config, values bound."""
+        from ..errors import RuleError
+        e = self.config.entities.get(entity_id)
+        if e is None or e.child:
+            raise RuleError(f"monthly_sums: {entity_id!r} is not an entity")
+        kinds = {link_field: ("link", "user"), amount_field: ("money", "decimal", "integer", "percent"),
+                 date_field: ("date", "datetime")}
+        for name, allowed in kinds.items():
+            f = e.fields.get(name)
+            if f is None or not f.stored or f.value_type not in allowed:
+                raise RuleError(f"monthly_sums: {entity_id}.{name} is not a {' or '.join(allowed)} field")
+        today = clock.today()
+        first = dt.date(today.year, today.month, 1)
+        starts = []
+        y, m = first.year, first.month
+        for _ in range(months):
+            y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+            starts.append(dt.date(y, m, 1))
+        starts.reverse()
+        t = self.store.table(e)
+        lo = starts[0] if e.fields[date_field].value_type == "date" else dt.datetime.combine(starts[0], dt.time(0))
+        hi = first if e.fields[date_field].value_type == "date" else dt.datetime.combine(first, dt.time(0))
+        sums = {s: Decimal(0) for s in starts}
+        with reading(self.store.engine) as conn:
+            for d, amount in conn.execute(sa.select(t.c[date_field], t.c[amount_field]).where(
+                    t.c[link_field] == record_id, t.c.deleted_at.is_(None), t.c[date_field] >= lo,
+                    t.c[date_field] < hi)):
+                key = dt.date(d.year, d.month, 1)
+                if key in sums and amount is not None:
+                    sums[key] += Decimal(amount)
+        return [sums[s] for s in starts]
 
     def _holidays_changed(self, entity_id: str) -> None:
         """A holiday record was written: calendars built on that entity are read again."""
@@ -328,7 +363,13 @@ class Automation:
             record = self.store.fetch(conn, entity, row["record_id"], for_update=True)
         except NotFound:
             return
-        self.run_actions(conn, entity, record, actions, SYSTEM_ACTOR, (row["payload"] or {}).get("source", ""),
+        payload = row["payload"] or {}
+        when = payload.get("when")
+        if when and not rules.evaluate(when, self.store.rule_names(conn, entity, record, when), None,
+                                       rule=f"timer {row['name']}.when", source=payload.get("source", ""),
+                                       record=f"{entity.id} #{record['id']}"):
+            return                                  # the condition no longer holds when the timer falls due
+        self.run_actions(conn, entity, record, actions, SYSTEM_ACTOR, payload.get("source", ""),
                          f"timer {row['name']}")
 
     def _fire_sla(self, conn, row, now):

@@ -205,3 +205,26 @@ def summary(conn, entity_id: str, ids, now: dt.datetime) -> dict:
     for v in out.values():
         v.pop("_key")
     return out
+
+
+def compliance(conn, entity_id: str, since: dt.datetime | None, until: dt.datetime | None, now: dt.datetime) -> list:
+    """Per SLA and target, for clocks started in [since, until): how many were met in time, breached,
+    are still open, and the share met in time of those decided (for reports)."""
+    c = sla_clocks.c
+    conds = [c.entity == entity_id]
+    if since is not None:
+        conds.append(c.started_at >= since)
+    if until is not None:
+        conds.append(c.started_at < until)
+    out: dict = {}
+    for r in conn.execute(sa.select(sla_clocks).where(*conds)).mappings():
+        key = (r["sla"], r["target"])
+        agg = out.setdefault(key, {"sla": r["sla"], "target": r["target"], "total": 0, "met": 0, "breached": 0,
+                                   "open": 0})
+        agg["total"] += 1
+        st = status_of(r, now)
+        agg["met" if st == "met" else "breached" if st == "breached" else "open"] += 1
+    for agg in out.values():
+        decided = agg["met"] + agg["breached"]
+        agg["met_rate"] = round(agg["met"] / decided, 4) if decided else None
+    return sorted(out.values(), key=lambda a: (a["sla"], a["target"]))

@@ -38,6 +38,7 @@ outbox = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("entity", sa.String(64)),
     sa.Column("record_id", sa.Integer),
+    sa.Column("webhook_id", sa.Integer, index=True),      # the subscription a webhook row delivers for
     sa.Column("status", sa.String(16), nullable=False, default="pending"),  # pending sending sent dead
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_at", sa.DateTime, nullable=False),

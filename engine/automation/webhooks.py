@@ -72,7 +72,7 @@ def fan_out(conn, event: str, entity: str, record_id: int, record_json: dict) ->
         if name in (w.events or ()):
             outbox.enqueue(conn, "webhook", {"webhook": w.id, "url": w.url,
                                              "body": {"event": name, "entity": entity, "id": record_id,
-                                                      "record": record_json}}, entity, record_id)
+                                                      "record": record_json}}, entity, record_id, webhook_id=w.id)
             n += 1
     return n
 
