@@ -186,7 +186,8 @@ class Workflows:
         """Run a transition (or open its approval). Returns {"status": "done"|"pending_approval", …}."""
         entity, wf = self._need_workflow(entity_id)
         comment = (comment or "").strip() or None
-        with writing(self.store.engine) as conn:
+        from .store import db_errors
+        with db_errors(self.store, entity), writing(self.store.engine) as conn:
             record = self.store._read(conn, entity, rid, for_update=True)
             self.store._check_scope(conn, entity, actor, record["id"])
             if version is not None and int(version) != record["version"]:

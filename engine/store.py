@@ -7,6 +7,8 @@ auto-numbers, child rows, link integrity, uniqueness, rules, optimistic locking 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from contextlib import contextmanager
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from . import autonumber, clock, events, rules, values
 from .actor import Actor
 from .db import reading, writing
-from .errors import BadRequest, Conflict, NotFound, RuleError, ValidationFailed
+from .errors import BadRequest, Conflict, EngineError, NotFound, RuleError, ValidationFailed
 from .model import Config, Entity, Field, label_of
 from .policy import Policy
 from .query import ListRequest, order_by, where_clauses
@@ -30,6 +32,44 @@ MESSAGES = {
     "missing_user": {"en": "user #{id} does not exist or is inactive", "zh": "用户 #{id} 不存在或已停用"},
     "unique": {"en": "{value!r} is already used by {entity} #{id}", "zh": "{value!r} 已被{entity} #{id} 使用"},
 }
+
+
+@contextmanager
+def db_errors(store, entity: Entity):
+    """The database as the last line of defence: a unique or foreign-key violation the checks could
+    not see (two writers racing) becomes a 422 naming the field; a serialization failure or deadlock
+    a 409 to retry. Never a raw driver error."""
+    try:
+        yield
+    except sa.exc.IntegrityError as e:
+        raise _integrity_error(store, entity, e) from None
+    except sa.exc.OperationalError as e:
+        code = getattr(getattr(e, "orig", None), "sqlstate", None)
+        if code in ("40001", "40P01") or "database is locked" in str(e.orig):
+            raise Conflict(f"{entity.label_text()}: another change was saved at the same moment; try again.") from None
+        raise
+
+
+def _integrity_error(store, entity, e) -> EngineError:
+    text = str(getattr(e, "orig", e))
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    cols: list[str] = []
+    m = re.search(r"Key \(([^)]*)\)=", text)                       # PostgreSQL
+    if m:
+        cols = [c.strip() for c in m.group(1).split(",")]
+    else:                                                          # SQLite: "... failed: e_x.code, e_x.name"
+        m = re.search(r"constraint failed: (.+)$", text.splitlines()[0])
+        if m:
+            cols = [c.strip().split(".")[-1] for c in m.group(1).split(",")]
+    fields = [c for c in cols if c in entity.fields] or ["_record"]
+    if code == "23503" or "FOREIGN KEY" in text:
+        return ValidationFailed({f: "refers to a record that does not exist" for f in fields},
+                                "A linked record does not exist (or was removed at the same moment).")
+    if code == "23505" or "UNIQUE" in text:
+        return ValidationFailed({f: "is already used by another record" for f in fields},
+                                "Another record with the same value was saved at the same moment.")
+    return ValidationFailed({f: "violates a database constraint" for f in fields},
+                            "The change violates a database constraint.")
 
 
 def now() -> dt.datetime:
@@ -188,7 +228,7 @@ class RecordStore:
         self.policy.check(entity, "create", actor)
         if conn is not None:
             return self._create(conn, entity, data, actor, mode, trusted)
-        with writing(self.engine) as conn:
+        with db_errors(self, entity), writing(self.engine) as conn:
             return self._create(conn, entity, data, actor, mode, trusted)
 
     def _create(self, conn, entity, data, actor, mode, trusted):
@@ -217,7 +257,7 @@ class RecordStore:
         entity = self.entity(entity_id)
         if conn is not None:
             return self._update(conn, entity, rid, data, actor, mode, trusted, version)
-        with writing(self.engine) as conn:
+        with db_errors(self, entity), writing(self.engine) as conn:
             return self._update(conn, entity, rid, data, actor, mode, trusted, version)
 
     def _update(self, conn, entity, rid, data, actor, mode, trusted, version, current=None):
@@ -264,7 +304,7 @@ class RecordStore:
 
     def delete(self, entity_id: str, rid, actor: Actor, version=None) -> None:
         entity = self.entity(entity_id)
-        with writing(self.engine) as conn:
+        with db_errors(self, entity), writing(self.engine) as conn:
             current = self._read(conn, entity, rid)
             self._check_scope(conn, entity, actor, current["id"])
             self.policy.check(entity, "delete", actor, current)
@@ -278,11 +318,14 @@ class RecordStore:
                 raise self._conflict(conn, entity, current)
             events.record_deleted.send(entity.id, conn=conn, store=self, record=current, before=current, actor=actor)
 
-    def restore(self, entity_id: str, rid, actor: Actor) -> dict:
+    def restore(self, entity_id: str, rid, actor: Actor, version=None) -> dict:
         entity = self.entity(entity_id)
-        with writing(self.engine) as conn:
+        with db_errors(self, entity), writing(self.engine) as conn:
             current = self._read(conn, entity, rid, include_deleted=True)
             self.policy.check(entity, "restore", actor, current)
+            self._check_scope(conn, entity, actor, current["id"])
+            if version is not None and int(version) != current["version"]:
+                raise self._conflict(conn, entity, current)
             if current["deleted_at"] is None:
                 return current
             t = self.table(entity)

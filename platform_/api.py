@@ -146,20 +146,57 @@ def get_record(entity, rid):
     return jsonify(record_json(store.config, e, store.get(entity, rid, g.actor)))
 
 
-@bp.route("/<entity>/<int:rid>", methods=["PATCH", "PUT"])
+def _version(body: dict | None = None):
+    """The version the client last read, sent one way on every write: the `If-Match` header, or
+    `version` in the JSON body, or `?version=` — whole numbers; two that disagree are a 400."""
+    from engine.errors import ValidationFailed
+    seen = []
+    header = request.headers.get("If-Match")
+    if header is not None:
+        seen.append(("If-Match", header.strip().removeprefix("W/").strip('"')))
+    if body and "version" in body:
+        seen.append(("version", body.get("version")))
+    if request.args.get("version") is not None:
+        seen.append(("?version", request.args.get("version")))
+    values = []
+    for where, raw in seen:
+        if isinstance(raw, bool) or raw is None or (isinstance(raw, str) and not raw.strip().isdigit()) \
+                or not isinstance(raw, (int, str)):
+            raise ValidationFailed({"version": f"{where} must be the record's version, a whole number"})
+        n = int(raw)
+        if not 0 < n < 2 ** 31:
+            raise ValidationFailed({"version": f"{where} is out of range"})
+        values.append(n)
+    if len(set(values)) > 1:
+        raise BadRequest("If-Match and version disagree; send the version once.")
+    return values[0] if values else None
+
+
+@bp.route("/<entity>/<int:rid>", methods=["PATCH"])
 def update_record(entity, rid):
     e = _entity(entity)
     store = runtime().store
-    version = request.headers.get("If-Match")
-    rec = store.update(entity, rid, _body(), g.actor, version=version.strip('"') if version else None)
+    body = _body()
+    version = _version(body)
+    body.pop("version", None)
+    rec = store.update(entity, rid, body, g.actor, version=version)
     return jsonify(record_json(store.config, e, rec))
+
+
+@bp.put("/<entity>/<int:rid>")
+def replace_record(entity, rid):
+    """PUT would replace the whole record; the API updates fields with PATCH only."""
+    _entity(entity)
+    resp = error(405, "method_not_allowed", "PUT is not supported: send the changed fields with PATCH "
+                                            "(and the version you read as If-Match or `version`).")
+    resp.headers["Allow"] = "GET, PATCH, DELETE"
+    return resp
 
 
 @bp.delete("/<entity>/<int:rid>")
 def delete_record(entity, rid):
     _entity(entity)
-    version = request.args.get("version") or (request.headers.get("If-Match") or "").strip('"') or None
-    runtime().store.delete(entity, rid, g.actor, version=version)
+    runtime().store.delete(entity, rid, g.actor, version=_version())
     return "", 204
 
 
@@ -167,7 +204,7 @@ def delete_record(entity, rid):
 def restore_record(entity, rid):
     e = _entity(entity)
     store = runtime().store
-    return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor)))
+    return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor, version=_version(_body()))))
 
 
 # ---- workflows and approvals ---------------------------------------------------------------
@@ -190,8 +227,11 @@ def transitions(entity, rid):
 def run_transition(entity, rid, name):
     e = _entity(entity)
     body = _body()
-    result = runtime().workflows.execute(entity, rid, name, g.actor, comment=body.get("comment"),
-                                         version=body.get("version"))
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        from engine.errors import ValidationFailed
+        raise ValidationFailed({"comment": "a text"})
+    result = runtime().workflows.execute(entity, rid, name, g.actor, comment=comment, version=_version(body))
     out = {"status": result["status"], "record": record_json(runtime().config, e, result["record"])}
     if result["status"] == "pending_approval":
         approval = dict(result["approval"])
