@@ -121,11 +121,16 @@ def decide(wfs, task_id, actor, decision: str, comment=None, delegate_to=None) -
         entity, wf, t, record = _context(wfs, conn, row)
         now = _now()
         if decision == "delegate":
-            if not delegate_to:
+            if delegate_to in (None, ""):
                 raise ValidationFailed({"delegate_to": "choose the user to delegate to"})
-            target = conn.execute(sa.select(users.c.id).where(users.c.id == int(delegate_to), users.c.active.is_(True))).scalar()
+            uid = _user_id(delegate_to)
+            target = conn.execute(sa.select(users.c.id).where(users.c.id == uid, users.c.active.is_(True))).scalar() \
+                if uid is not None else None
             if target is None or target == actor.id:
                 raise ValidationFailed({"delegate_to": "not an active user other than you"})
+            if t.approval.no_self_approval and target == row["requester"]:
+                raise ValidationFailed({"delegate_to": "the requester may not approve their own request"},
+                                       "This step cannot be delegated to the person who asked for it.")
             conn.execute(approval_tasks.update().where(approval_tasks.c.id == row["id"]).values(
                 status="delegated", acted_at=now, comment=comment))
             conn.execute(approval_tasks.insert().values(
@@ -147,6 +152,8 @@ def decide(wfs, task_id, actor, decision: str, comment=None, delegate_to=None) -
             return {"status": "rejected", "request": row["request_id"], "record": after}
         if decision != "approve":
             raise ValidationFailed({"decision": "approve, reject or delegate"})
+        if t.approval.no_self_approval and actor.id == row["requester"]:
+            raise Forbidden("You asked for this approval; someone else must decide it.")
         conn.execute(approval_tasks.update().where(approval_tasks.c.id == row["id"]).values(
             status="approved", acted_at=now, comment=comment))
         wfs.log(conn, entity, wf, record, t, actor, "approved", comment)
@@ -312,3 +319,15 @@ def _tell_requester(wfs, conn, req_id, status) -> None:
         what=what, entity=label_of(entity.label, lang, req["entity"]) if entity else req["entity"], id=req["record_id"])
     conn.execute(notifications.insert().values(user_id=req["requester"], entity=req["entity"],
                                                record_id=req["record_id"], message=text, created_at=_now()))
+
+
+def _user_id(value) -> int | None:
+    """A user id from a form or JSON value: a whole number (never a boolean), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2 ** 63 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        n = int(value.strip())
+        return n if 0 < n < 2 ** 63 else None
+    return None

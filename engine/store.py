@@ -150,6 +150,8 @@ class RecordStore:
             rid = int(rid)
         except (TypeError, ValueError):
             raise NotFound(f"{entity.id} #{rid} does not exist.") from None
+        if not 0 < rid < 2 ** 63:
+            raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
         q = sa.select(t).where(t.c.id == rid)
         if for_update and conn.dialect.name == "postgresql":
             q = q.with_for_update()
@@ -193,6 +195,8 @@ class RecordStore:
     def list(self, entity_id: str, req: ListRequest, actor: Actor) -> dict:
         entity = self.entity(entity_id)
         self.policy.check(entity, "read", actor)
+        if req.deleted:                      # the recycle bin is for those who may restore
+            self.policy.check(entity, "restore", actor)
         t = self.table(entity)
         conds = [t.c.deleted_at.is_not(None) if req.deleted else t.c.deleted_at.is_(None)]
         scope = self.policy.scope(entity, actor, t)

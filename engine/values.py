@@ -21,6 +21,9 @@ def empty(v) -> bool:
     return v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, (list, tuple)) and not v)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _decimal(v, f: Field) -> Decimal:
     if isinstance(v, bool):
         raise ValueError("expected a number")
@@ -31,10 +34,16 @@ def _decimal(v, f: Field) -> Decimal:
     if not d.is_finite():
         raise ValueError("expected a finite number")
     scale = f.scale if f.scale is not None else 2
-    q = d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
     precision = f.precision or (9 if f.value_type == "percent" else 18)
+    too_large = ValueError(f"the number is too large (at most {precision - scale} digits before the decimal point)")
+    if d.adjusted() >= precision - scale:          # checked before quantize, which fails past 28 digits
+        raise too_large
+    try:
+        q = d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise too_large from None
     if len(q.as_tuple().digits) - max(0, -q.as_tuple().exponent) > precision - scale:
-        raise ValueError(f"the number is too large (at most {precision - scale} digits before the decimal point)")
+        raise too_large
     return q
 
 
@@ -47,6 +56,8 @@ def coerce(f: Field, v):
         if isinstance(v, (dict, list, bool)):
             raise ValueError("expected text")
         s = str(v).strip() if t != "text" else str(v)
+        if _SURROGATE.search(s):
+            raise ValueError("contains an invalid character (a lone UTF-16 surrogate)")
         if t == "email" and not EMAIL_RX.match(s):
             raise ValueError(f"{s!r} is not an e-mail address")
         if t == "phone" and not PHONE_RX.match(s):
@@ -111,9 +122,12 @@ def coerce(f: Field, v):
         if isinstance(v, bool):
             raise ValueError("expected a record id")
         try:
-            return int(str(v).strip())
+            n = int(str(v).strip())
         except ValueError:
             raise ValueError(f"{v!r} is not a record id") from None
+        if not 0 < n < 2 ** 63:
+            raise ValueError(f"{v!r} is not a record id (out of range)")
+        return n
     if t == "attachment":
         if not isinstance(v, dict) or "sha256" not in v:
             raise ValueError("expected an uploaded file")

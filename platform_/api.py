@@ -80,7 +80,10 @@ def _authenticate():
 def _body():
     if not request.data:
         return {}
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None
     if data is None:
         raise BadRequest("The request body is not valid JSON.")
     if not isinstance(data, dict):
