@@ -8,7 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from . import clock, rules
+from . import clock, rules, values
 from .db import reading, writing
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .systables import users
@@ -93,6 +93,8 @@ def open_request(wfs, conn, entity, wf, t, record, actor, comment) -> dict:
 
 
 def _task(conn, task_id, actor, lock=True):
+    if _user_id(task_id) is None:            # the same bounds as an id
+        raise NotFound(f"Approval task #{task_id} does not exist.")
     row = conn.execute(sa.select(approval_tasks, requests.c.entity, requests.c.record_id, requests.c.workflow,
                                  requests.c.transition, requests.c.requester, requests.c.status.label("req_status"))
                        .join(requests, requests.c.id == approval_tasks.c.request_id)
@@ -192,6 +194,8 @@ def _close(conn, req_id, status, wfs=None):
 
 
 def withdraw(wfs, request_id, actor, comment=None) -> dict:
+    if _user_id(request_id) is None:
+        raise NotFound(f"Approval request #{request_id} does not exist.")
     with writing(wfs.store.engine) as conn:
         req = conn.execute(sa.select(requests).where(requests.c.id == int(request_id))).mappings().first()
         if req is None:
@@ -326,8 +330,8 @@ def _user_id(value) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 0 < value < 2 ** 63 else None
+        return value if 0 < value <= values.MAX_ID else None
     if isinstance(value, str) and value.strip().isdigit():
         n = int(value.strip())
-        return n if 0 < n < 2 ** 63 else None
+        return n if 0 < n <= values.MAX_ID else None
     return None

@@ -150,7 +150,7 @@ class RecordStore:
             rid = int(rid)
         except (TypeError, ValueError):
             raise NotFound(f"{entity.id} #{rid} does not exist.") from None
-        if not 0 < rid < 2 ** 63:
+        if not 0 < rid <= values.MAX_ID:
             raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
         q = sa.select(t).where(t.c.id == rid)
         if for_update and conn.dialect.name == "postgresql":

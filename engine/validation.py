@@ -101,7 +101,12 @@ def _message(error) -> str:
                 "date-time": "is not a date and time (YYYY-MM-DDTHH:MM:SS)"}.get(error.validator_value, error.message)
     if v in ("type", "anyOf"):
         want = _wanted(error)
-        return f"expected {want}, got {type(error.instance).__name__ if error.instance is not None else 'null'}"
+        inst = error.instance
+        if isinstance(inst, str) and "number" in want:
+            return f"{inst[:40]!r} is not a number"
+        got = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+               "list": "a list", "dict": "an object", "NoneType": "nothing"}.get(type(inst).__name__, "another type")
+        return f"expected {want}, got {got}"
     if v == "maxLength":
         return f"at most {error.validator_value} characters"
     if v == "minimum":

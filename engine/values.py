@@ -21,6 +21,7 @@ def empty(v) -> bool:
     return v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, (list, tuple)) and not v)
 
 
+MAX_ID = 2 ** 31 - 1          # record ids are INTEGER columns on both databases
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -125,7 +126,7 @@ def coerce(f: Field, v):
             n = int(str(v).strip())
         except ValueError:
             raise ValueError(f"{v!r} is not a record id") from None
-        if not 0 < n < 2 ** 63:
+        if not 0 < n <= MAX_ID:
             raise ValueError(f"{v!r} is not a record id (out of range)")
         return n
     if t == "attachment":

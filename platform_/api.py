@@ -7,6 +7,7 @@ from engine.errors import (BadRequest, Conflict, EngineError, Forbidden, Migrati
                            ValidationFailed)
 from engine import approvals
 from engine.query import parse_args
+from engine.values import MAX_ID
 
 from .auth import actor_for_token
 from .openapi import openapi_document
@@ -378,7 +379,7 @@ def read_notifications():
     body = _body()
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                                  and 0 < i < 2 ** 63 for i in ids)):
+                                                                  and 0 < i < 2 ** 31 for i in ids)):
         raise ValidationFailed({"ids": "a list of notification ids"})
     n = notifications.mark_read(runtime().engine, g.actor.id, ids)
     return jsonify({"marked": n, "unread": notifications.unread_count(runtime().engine, g.actor.id)})
@@ -405,7 +406,7 @@ def webhook_collection():
 def webhook_delete(wid):
     from engine.automation import webhooks
     _admin("manage webhooks")
-    if not webhooks.remove(runtime().engine, wid):
+    if wid > MAX_ID or not webhooks.remove(runtime().engine, wid):
         raise NotFound(f"Webhook #{wid} does not exist.")
     return "", 204
 
@@ -415,7 +416,7 @@ def webhook_deliveries(wid):
     """The delivery log of a subscription: each event, its status, attempts and last error."""
     from engine.automation import outbox, webhooks
     _admin("read webhook deliveries")
-    if not any(w["id"] == wid for w in webhooks.listing(runtime().engine)):
+    if wid > MAX_ID or not any(w["id"] == wid for w in webhooks.listing(runtime().engine)):
         raise NotFound(f"Webhook #{wid} does not exist.")
     items = outbox.for_webhook(runtime().engine, wid)
     return jsonify({"items": [_jsonable(i) for i in items], "total": len(items)})
@@ -441,12 +442,16 @@ def retry_job(kind, job_id):
     from engine.automation import outbox, timers
     _admin("re-run background jobs")
     rt = runtime()
-    ok = timers.retry(rt.engine, job_id) if kind == "timer" else outbox.retry(rt.engine, job_id) \
-        if kind in ("webhook", "email", "outbox") else None
-    if ok is None:
+    if kind not in ("timer", "webhook", "email"):
         raise NotFound(f"Unknown job kind {kind!r}; use timer, webhook or email.")
+    if job_id > MAX_ID:
+        raise NotFound(f"There is no {kind} job #{job_id}.")
+    found = timers.get(rt.engine, job_id) if kind == "timer" else outbox.get(rt.engine, job_id)
+    if found is None or (kind != "timer" and found["kind"] != kind):
+        raise NotFound(f"There is no {kind} job #{job_id}.")
+    ok = timers.retry(rt.engine, job_id) if kind == "timer" else outbox.retry(rt.engine, job_id)
     if not ok:
-        raise Conflict(f"{kind} #{job_id} is not waiting to be re-run.")
+        raise Conflict(f"{kind} #{job_id} is not waiting to be re-run (it is {found['status']}).")
     if current_app.config.get("CRM_BACKGROUND"):
         current_app.extensions["crm_jobs"].kick()
     return jsonify({"retried": True, "kind": kind, "id": job_id})

@@ -11,7 +11,7 @@ import smtplib
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr
 
 from engine import clock
 from engine.automation import outbox, webhooks
@@ -76,7 +76,7 @@ def send_email(rt, settings, row) -> None:
     msg["To"] = p["to"]
     msg["Subject"] = p["subject"]
     # a stable id: a resend after a crash carries the same Message-ID, so mail systems can drop the repeat
-    msg["Message-ID"] = make_msgid(idstring=f"outbox-{row['id']}", domain=sender.split("@")[-1] or "localhost")
+    msg["Message-ID"] = f"<outbox-{row['id']}.{row['created_at']:%Y%m%d%H%M%S}@{sender.split('@')[-1] or 'localhost'}>"
     msg.set_content(p["body"])
     port = int(settings.get("SMTP_PORT") or 25)
     with smtplib.SMTP(host, port, timeout=10) as smtp:

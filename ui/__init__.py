@@ -14,7 +14,7 @@ def init_ui(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
     from . import i18n, web
-    from . import forms, inbox, lists, records, shell  # noqa: F401  (routes register on web.bp)
+    from . import automation, forms, inbox, lists, records, shell  # noqa: F401  (routes register on web.bp)
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form left open all day still saves
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)

@@ -10,10 +10,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine import approvals
+from engine.automation import notifications
 from engine.db import reading, writing
 from engine.errors import EngineError
 from engine.systables import users
-from engine.wftables import notifications, tasks
+from engine.wftables import tasks
 
 from . import web
 from .web import bp, render
@@ -44,11 +45,9 @@ def _tasks():
 
 
 def _notifications():
-    with reading(web.runtime().engine) as conn:
-        return [dict(r) for r in conn.execute(
-            sa.select(notifications).where(notifications.c.user_id == current_user.actor.id,
-                                           notifications.c.read_at.is_(None))
-            .order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(100)).mappings()]
+    """The user's unread notifications (newest first, at most 100; /notifications has them all)."""
+    return notifications.listing(web.runtime().engine, current_user.actor.id, unread_only=True, page=1,
+                                 per_page=100)["items"]
 
 
 def _colleagues():
@@ -144,11 +143,10 @@ def inbox_task_done(task_id):
 @bp.post("/inbox/notifications/read")
 @login_required
 def inbox_read():
-    with writing(web.runtime().engine) as conn:
-        conn.execute(notifications.update().where(notifications.c.user_id == current_user.actor.id,
-                                                  notifications.c.read_at.is_(None))
-                     .values(read_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
-    return _page()
+    notifications.mark_read(web.runtime().engine, current_user.actor.id)
+    resp = _page()
+    resp.headers["HX-Trigger"] = "notificationsChanged"   # the bell in the top bar counts again
+    return resp
 
 
 @bp.post("/inbox/cover")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from urllib.parse import urlencode
 
 from flask import Response, flash, redirect, request, url_for
@@ -18,6 +19,7 @@ from engine.model import Entity
 from engine.query import ListRequest, parse_args
 from platform_ import saved_views
 
+from .automation import sla_cells, sla_filter_choices
 from .refs import Cells, active_users, state_labels, title_field
 from .web import actor, bp, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
 
@@ -26,6 +28,7 @@ UI_ARGS = ("lang",)
 TEXTY = ("string", "text", "email", "phone", "url", "autonumber")
 RANGE = ("integer", "decimal", "money", "percent", "date", "datetime")
 EXPORT_LIMIT = 20000
+TITLE_PART = re.compile(r"\{(\w+)\}")
 
 
 def clean_args(args) -> MultiDict:
@@ -80,13 +83,21 @@ def column_choices(entity: Entity):
     return [f for f in entity.fields.values() if f.stored and f.id not in ("deleted_at", "version")]
 
 
+def title_fields(entity: Entity) -> list[str]:
+    """The fields a record's title is made of: '{code} {subject}' → code, subject."""
+    if entity.title:
+        return [m for m in dict.fromkeys(TITLE_PART.findall(entity.title)) if m in entity.fields]
+    tf = title_field(entity)
+    return [tf] if tf else []
+
+
 def chosen_columns(entity: Entity, args) -> list:
     wanted = [c for v in args.getlist("_cols") for c in v.split(",") if c]
     cols = [entity.fields[c] for c in wanted if c in entity.fields and entity.fields[c].stored]
     if cols:
         return cols
-    tf = title_field(entity)  # the title column already shows it
-    return [f for f in entity.columns_for_list() if f.id != tf] or entity.columns_for_list()
+    shown = set(title_fields(entity))  # the title column already shows them (a list must fit the window)
+    return [f for f in entity.columns_for_list() if f.id not in shown] or entity.columns_for_list()
 
 
 def url_with(base: str, args: MultiDict, **changes) -> str:
@@ -125,11 +136,13 @@ def list_view(entity):
             except (ValueError, EngineError):
                 pass
     views = saved_views.list_views(runtime().engine, current_user.actor.id, e.id)
+    sla = sla_cells(e, items)          # one summary call for the page's rows; None without an SLA
     resp = render("list.html", "results", entity=e, args=args, req=req, result=result, items=items, cols=cols,
                   cells=cells, pages=pages, base=base, query=query, url_with=url_with, error=error,
                   specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}), all_columns=column_choices(e),
-                  users=active_users(), link_titles=link_titles, views=views,
-                  filtered=any(k not in ("sort", "page", "per_page", "_cols", "q") for k in args),
+                  users=active_users(), link_titles=link_titles, views=views, sla=sla,
+                  sla_choices=sla_filter_choices() if sla is not None else [],
+                  filtered=any(k not in ("sort", "page", "per_page", "_cols", "q", "sla") for k in args),
                   title=lambda r: store().title(e, r))
     if is_htmx():  # the address bar shows the short form of this list's state
         resp.headers["HX-Push-Url"] = base + ("?" + urlencode(list(shown.items(multi=True))) if shown else "")
@@ -245,6 +258,8 @@ def export_csv(e: Entity, ids: list[int], args: MultiDict):
         if len(res["items"]) < req.per_page:
             break
         req.page += 1
+    chosen = {f.id for f in cols}            # the file has no title column: it gets the title's fields
+    cols = [e.fields[t] for t in title_fields(e) if t not in chosen and e.fields[t].stored] + cols
     cells = Cells(e, rows, lng)
     buf = io.StringIO()
     buf.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese) correctly

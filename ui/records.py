@@ -12,6 +12,7 @@ from engine.errors import Conflict, EngineError, Forbidden, NotFound, Validation
 from engine.model import Config, Entity, label_of
 from engine.query import ListRequest
 
+from .automation import sla_panel
 from .formspec import form_sections
 from .refs import Cells, state_labels, title_field, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, lang, render, runtime, store
@@ -169,7 +170,7 @@ def record(entity, rid):
     return render("record.html", request.args.get("_block") or "content", entity=e, rec=rec, cells=cells,
                   title=store().title(e, rec), sections=visible_sections(cfg, e, rec, lng), child_cells=child_cells,
                   related=related, timeline=timeline(cfg, e, rec, related, lng), wf=workflow_view(e, rec),
-                  quick=quick_actions(cfg, e, rid, lng))
+                  quick=quick_actions(cfg, e, rid, lng), sla=sla_panel(e, rid))
 
 
 @bp.post("/e/<entity>/<int:rid>/delete")

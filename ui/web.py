@@ -113,8 +113,8 @@ def safe_next(target: str | None, default: str) -> str:
 # ---- per request ------------------------------------------------------------------------
 @bp.before_app_request
 def _prepare():
-    if request.path.startswith("/api/") or request.path.startswith("/static/"):
-        return None
+    if request.path.startswith(("/api/", "/static/")) or request.path in ("/healthz", "/readyz"):
+        return None                   # the API and the probes answer JSON, whatever the UI's state
     rt = runtime()
     if rt.store is None:
         return render("error.html", status=503, code=503, title=_("The configuration does not load"),

@@ -86,7 +86,7 @@ def retry(engine, row_id: int) -> bool:
     """An admin re-runs a dead (or waiting) row now."""
     with writing(engine) as conn:
         res = conn.execute(outbox.update().where(outbox.c.id == row_id, outbox.c.status.in_(("dead", "pending")))
-                           .values(status="pending", next_at=clock.now(), attempts=0))
+                           .values(status="pending", next_at=clock.now(), attempts=0, last_error=None))
     return res.rowcount == 1
 
 
@@ -113,3 +113,16 @@ def for_webhook(engine, webhook_id: int, limit: int = 100) -> list[dict]:
              "record_id": r["record_id"], "status": r["status"], "attempts": r["attempts"],
              "error": r["last_error"], "created_at": r["created_at"], "sent_at": r["sent_at"],
              "next_at": r["next_at"]} for r in rows]
+
+
+def get(engine, row_id: int) -> dict | None:
+    with reading(engine) as conn:
+        row = conn.execute(sa.select(outbox).where(outbox.c.id == row_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def cancel_for_webhook(conn, webhook_id: int) -> int:
+    """A removed subscription sends nothing more: its waiting deliveries are cancelled."""
+    return conn.execute(outbox.update().where(outbox.c.webhook_id == webhook_id,
+                                              outbox.c.status.in_(("pending", "sending", "dead")))
+                        .values(status="cancelled", last_error="the webhook was removed")).rowcount

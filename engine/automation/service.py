@@ -195,7 +195,7 @@ class Automation:
         for row in timers.running(conn, entity.id, record["id"]):
             timers.cancel(conn, entity.id, record["id"], row["name"])
         webhooks.fan_out(conn, "deleted", entity.id, record["id"],
-                         values.record_to_json(self.config, entity, record))
+                         values.record_to_json(self.config, entity, {**record, "deleted_at": clock.now()}))
 
     def _after_change(self, conn, entity, record, event):
         if entity.id in self._holiday_entities:
@@ -297,9 +297,25 @@ class Automation:
         return out
 
     def sla_summary(self, entity_id: str, ids) -> dict:
-        """{record id: {"status", "target", "sla", "due_at" (naive UTC)}} of the most urgent clock, for lists."""
+        """{record id: {"status", "target", "sla", "due_at" (naive UTC), "due_local" (aware, the calendar's
+        zone), "remaining_seconds" (working time; negative when overdue; None when met or paused)}} of the
+        most urgent clock of each record, for list columns."""
+        now = clock.now()
         with reading(self.store.engine) as conn:
-            return sla.summary(conn, entity_id, ids, clock.now())
+            out = sla.summary(conn, entity_id, ids, now)
+            cals: dict = {}
+            for item in out.values():
+                spec = self.auto.slas.get(item["sla"])
+                item["due_local"] = item["remaining_seconds"] = None
+                if spec is None or item["due_at"] is None:
+                    continue
+                cal = cals.get(spec.calendar) or cals.setdefault(spec.calendar, self.calendar(conn, spec.calendar))
+                due = item["due_at"].replace(tzinfo=dt.timezone.utc)
+                item["due_local"] = due.astimezone(cal.tz)
+                if item["status"] in ("running", "at_risk", "breached"):
+                    a = now.replace(tzinfo=dt.timezone.utc)
+                    item["remaining_seconds"] = cal.seconds_between(a, due) if due > a else -cal.seconds_between(due, a)
+        return out
 
     def has_sla(self, entity_id: str) -> bool:
         return bool(self.auto.slas_for(entity_id))

@@ -126,5 +126,11 @@ def problems(engine, limit: int = 100) -> list[dict]:
 def retry(engine, timer_id: int) -> bool:
     with writing(engine) as conn:
         res = conn.execute(timers.update().where(timers.c.id == timer_id, timers.c.status.in_(("failed", "running")))
-                           .values(status="running", due_at=clock.now(), attempts=0))
+                           .values(status="running", due_at=clock.now(), attempts=0, last_error=None))
     return res.rowcount == 1
+
+
+def get(engine, timer_id: int) -> dict | None:
+    with reading(engine) as conn:
+        row = conn.execute(sa.select(timers).where(timers.c.id == timer_id)).mappings().first()
+    return dict(row) if row else None

@@ -59,8 +59,12 @@ def listing(engine) -> list[dict]:
 
 
 def remove(engine, wid: int) -> bool:
+    """Delete a subscription and cancel its deliveries still waiting in the outbox."""
     with writing(engine) as conn:
-        return conn.execute(webhooks.delete().where(webhooks.c.id == wid)).rowcount == 1
+        if conn.execute(webhooks.delete().where(webhooks.c.id == wid)).rowcount != 1:
+            return False
+        outbox.cancel_for_webhook(conn, wid)
+        return True
 
 
 def fan_out(conn, event: str, entity: str, record_id: int, record_json: dict) -> int:
@@ -80,5 +84,8 @@ def fan_out(conn, event: str, entity: str, record_id: int, record_json: dict) ->
 def secret_of(conn, payload: dict) -> str:
     """The signing secret: the subscription's current one, or the one an automation action carried."""
     if payload.get("webhook") is not None:
-        return conn.execute(sa.select(webhooks.c.secret).where(webhooks.c.id == payload["webhook"])).scalar() or ""
+        secret = conn.execute(sa.select(webhooks.c.secret).where(webhooks.c.id == payload["webhook"])).scalar()
+        if secret is None:
+            raise LookupError(f"webhook #{payload['webhook']} was removed; the delivery is dropped")
+        return secret
     return payload.get("secret", "")
