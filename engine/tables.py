@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from .model import Config, Entity, Field
 from . import wftables  # noqa: F401  (registers the workflow tables on SYSTEM)
+from . import audit as _audit_tables  # noqa: F401  (the audit trail)
 from .automation import tables as _automation_tables  # noqa: F401  (and the automation tables)
 from .systables import SYSTEM
 

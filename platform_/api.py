@@ -361,6 +361,28 @@ def sla_compliance(entity):
     return jsonify({"items": items})
 
 
+@bp.get("/audit")
+def audit_entries():
+    """The audit trail (admin, auditor): `?entity=&record=&user=&action=&page=&per_page=`."""
+    from engine import audit
+    from engine.errors import ValidationFailed
+    if not g.actor.has_role("auditor"):
+        raise Forbidden("Only an administrator or an auditor may read the audit trail.")
+    page, per_page = _page_args()
+    ids = {}
+    for key in ("record", "user"):
+        raw = request.args.get(key)
+        if raw not in (None, ""):
+            if not raw.isdigit() or int(raw) > MAX_ID:
+                raise ValidationFailed({key: "an id"})
+            ids[key] = int(raw)
+    out = audit.entries(runtime().engine, entity=request.args.get("entity") or None, record_id=ids.get("record"),
+                        user_id=ids.get("user"), action=request.args.get("action") or None, page=page,
+                        per_page=per_page)
+    out["items"] = [_jsonable(i) for i in out["items"]]
+    return jsonify(out)
+
+
 @bp.get("/notifications")
 def my_notifications():
     from engine.automation import notifications

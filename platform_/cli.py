@@ -421,3 +421,21 @@ def workflow_move(entity, from_state, to_state, comment):
         detail = "; ".join(f"{k}: {v}" for k, v in (getattr(e, "fields", None) or {}).items())
         raise click.ClickException(e.message + (f" ({detail})" if detail else ""))
     click.echo(f"Moved {n} {entity} record(s) from {from_state!r} to {to_state!r}.")
+
+
+@crm.group("audit")
+def audit_group():
+    """The audit trail: who changed what, when, from what to what."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Check the hash chain of the whole log; exit 1 naming the first entry altered or removed."""
+    from engine import audit
+    rt = _loaded()
+    rt.ensure_schema()
+    ok, message, _n = audit.verify(rt.engine)
+    if not ok:
+        click.echo(f"AUDIT LOG DAMAGED: {message}", err=True)
+        sys.exit(1)
+    click.echo(message)

@@ -8,6 +8,7 @@ import logging
 import threading
 
 from engine.attachments import AttachmentStore
+from engine.audit import AuditTrail
 from engine.automation.service import Automation
 from engine.db import make_engine
 from engine.errors import ConfigInvalid
@@ -30,6 +31,7 @@ class Runtime:
         self.store: RecordStore | None = None
         self.workflows: Workflows | None = None
         self.automation: Automation | None = None
+        self.audit: AuditTrail | None = None
         self.problems: list = []
         self._schema_ready = False
         self._lock = threading.Lock()
@@ -47,11 +49,14 @@ class Runtime:
         with self._lock:
             if self.automation is not None:
                 self.automation.close()
+            if self.audit is not None:
+                self.audit.close()
             self.config = config
             self.problems = []
             self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments, AdminDeletesOnly())
             self.workflows = Workflows(self.store)
             self.automation = Automation(self.store, self.workflows)
+            self.audit = AuditTrail(self.store)
             self._schema_ready = False
         return True
 
