@@ -10,6 +10,7 @@ from . import schemas, yamlio
 from .errors import ConfigInvalid, Problem
 from .model import (Approval, ApprovalStep, Config, Entity, Field, FieldOverride, Form, Option, Pack,
                     Rule, Section, State, Transition, Workflow, norm_label)
+from .access import build_access, check_access
 from .automation import spec as automation_spec
 from .refcheck import check_references
 
@@ -32,6 +33,8 @@ def _read_documents(root: Path, problems: list[Problem]):
     manifest = root / "pack.yaml"
     if manifest.exists():
         docs.append(("pack", manifest))
+    if (root / "access.yaml").exists():
+        docs.append(("access", root / "access.yaml"))
     for folder, kind in FOLDERS:
         d = root / folder
         if d.is_dir():
@@ -190,6 +193,7 @@ def load_config(directory: str | Path) -> Config:
         raise ConfigInvalid([Problem(str(root), None, None, "", "the config folder does not exist")])
     documents = _read_documents(root, problems)
     entities, forms, workflows, pack = {}, {}, {}, None
+    access, access_doc = None, None
     docs_by_id = {}
     builders = {"entity": (_entity, entities), "form": (_form, forms), "workflow": (_workflow, workflows)}
     auto_built: dict = {kind: {} for kind in automation_spec.BUILDERS}
@@ -205,6 +209,9 @@ def load_config(directory: str | Path) -> Config:
         if kind == "pack":
             pack = _pack(doc)
             continue
+        if kind == "access":
+            access, access_doc = build_access(doc), doc
+            continue
         build, bucket = builders[kind]
         obj = build(doc)
         if bucket.get(obj.id) is not None:
@@ -217,6 +224,8 @@ def load_config(directory: str | Path) -> Config:
     entities, more = check_references(entities, forms, workflows, docs_by_id, broken)
     problems += more
     problems += automation_spec.check_automation(auto_built, entities, workflows, docs_by_id)
+    if access is not None:
+        problems += check_access(access, access_doc, entities, {r for r, _ in pack.roles} if pack else set())
     if problems:
         raise ConfigInvalid(problems)
     digest = hashlib.sha256()
@@ -225,7 +234,7 @@ def load_config(directory: str | Path) -> Config:
     ordered = dict(sorted(entities.items(), key=lambda kv: (kv[1].order, kv[0])))
     return Config(directory=str(root), entities=MappingProxyType(ordered), forms=MappingProxyType(forms),
                   workflows=MappingProxyType(workflows), pack=pack, digest=digest.hexdigest()[:16],
-                  automation=automation_spec.AutomationConfig(
+                  access=access, automation=automation_spec.AutomationConfig(
                       **{plural: MappingProxyType(auto_built[kind]) for kind, plural in
                          (("calendar", "calendars"), ("sla", "slas"), ("assignment", "assignments"),
                           ("automation", "automations"))}))

@@ -291,6 +291,7 @@ class Config:
     pack: Pack | None = None
     digest: str = ""
     automation: object = None          # engine.automation.spec.AutomationConfig (calendars, SLAs, …)
+    access: object = None              # engine.access.AccessSpec (row scopes, hidden fields)
 
     @property
     def auto(self):

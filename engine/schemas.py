@@ -18,7 +18,7 @@ from .errors import Problem
 from .yamlio import Document
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-KINDS = ("entity", "form", "workflow", "pack", "calendar", "sla", "assignment", "automation")
+KINDS = ("entity", "form", "workflow", "pack", "calendar", "sla", "assignment", "automation", "access")
 
 
 @lru_cache(maxsize=None)

@@ -184,7 +184,21 @@ class RecordStore:
             rec = self._read(conn, entity, rid, include_deleted)
             self._check_scope(conn, entity, actor, rec["id"])
         self.policy.check(entity, "read", actor, rec)
-        return rec
+        return self.visible(entity, actor, rec)
+
+    def hidden_fields(self, entity: Entity, actor: Actor) -> frozenset:
+        """Fields the actor's roles may not see (H4): absent from every record the store hands out."""
+        fn = getattr(self.policy, "hidden_fields", None)
+        return fn(entity, actor) if fn else frozenset()
+
+    def visible(self, entity: Entity, actor: Actor, rec: dict) -> dict:
+        hidden = self.hidden_fields(entity, actor)
+        return {k: v for k, v in rec.items() if k not in hidden} if hidden else rec
+
+    def _check_write(self, entity, actor, data) -> None:
+        fn = getattr(self.policy, "check_write", None)
+        if fn is not None and isinstance(data, dict):
+            fn(entity, actor, data)
 
     def _check_scope(self, conn, entity, actor, rid):
         t = self.table(entity)
@@ -213,6 +227,9 @@ class RecordStore:
             q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
                  .limit(req.per_page).offset((req.page - 1) * req.per_page))
             items = [dict(r) for r in conn.execute(q).mappings()]
+        hidden = self.hidden_fields(entity, actor)
+        if hidden:
+            items = [{k: v for k, v in r.items() if k not in hidden} for r in items]
         return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
 
     def titles(self, entity_id: str, ids) -> dict:
@@ -230,10 +247,11 @@ class RecordStore:
     def create(self, entity_id: str, data, actor: Actor, mode: str = "json", conn=None, trusted=False) -> dict:
         entity = self.entity(entity_id)
         self.policy.check(entity, "create", actor)
+        self._check_write(entity, actor, data)
         if conn is not None:
-            return self._create(conn, entity, data, actor, mode, trusted)
+            return self.visible(entity, actor, self._create(conn, entity, data, actor, mode, trusted))
         with db_errors(self, entity), writing(self.engine) as conn:
-            return self._create(conn, entity, data, actor, mode, trusted)
+            return self.visible(entity, actor, self._create(conn, entity, data, actor, mode, trusted))
 
     def _create(self, conn, entity, data, actor, mode, trusted):
         vals, children, errors = self._prepare(conn, entity, data, actor, None, mode, trusted)
@@ -259,10 +277,12 @@ class RecordStore:
     def update(self, entity_id: str, rid, data, actor: Actor, mode: str = "json", conn=None,
                trusted=False, version=None) -> dict:
         entity = self.entity(entity_id)
+        self._check_write(entity, actor, data)
         if conn is not None:
-            return self._update(conn, entity, rid, data, actor, mode, trusted, version)
+            return self.visible(entity, actor, self._update(conn, entity, rid, data, actor, mode, trusted, version))
         with db_errors(self, entity), writing(self.engine) as conn:
-            return self._update(conn, entity, rid, data, actor, mode, trusted, version)
+            rec = self._update(conn, entity, rid, data, actor, mode, trusted, version)
+            return self.visible(entity, actor, self._read(conn, entity, rec["id"]))
 
     def _update(self, conn, entity, rid, data, actor, mode, trusted, version, current=None):
         """`current`: the record as already read (and locked) in this transaction by the caller."""
@@ -337,7 +357,7 @@ class RecordStore:
                          .values(deleted_at=None, version=current["version"] + 1, updated_by=actor.id, updated_at=now()))
             rec = self._read(conn, entity, current["id"])
             events.record_restored.send(entity.id, conn=conn, store=self, record=rec, before=current, actor=actor)
-            return rec
+            return self.visible(entity, actor, rec)
 
     # ---- validation -----------------------------------------------------------------------
     def _writable(self, f: Field, trusted: bool) -> bool:

@@ -18,6 +18,7 @@ users = sa.Table(
     sa.Column("roles", sa.JSON, nullable=False, default=list),
     sa.Column("language", sa.String(8)),
     sa.Column("manager", sa.Integer, sa.ForeignKey("sys_user.id")),
+    sa.Column("team", sa.String(64), index=True),      # row scope `team`: users of one team see each other's records
     sa.Column("active", sa.Boolean(create_constraint=False), nullable=False, default=True),
     sa.Column("created_at", sa.DateTime),
 )

@@ -14,7 +14,7 @@ from engine.db import make_engine
 from engine.errors import ConfigInvalid
 from engine.loader import load_config
 from engine.migrator import Migrator
-from engine.policy import AdminDeletesOnly
+from engine.access import AccessPolicy
 from engine.statemachine import Workflows
 from engine.store import RecordStore
 
@@ -53,7 +53,9 @@ class Runtime:
                 self.audit.close()
             self.config = config
             self.problems = []
-            self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments, AdminDeletesOnly())
+            tables = {eid: migrator.metadata.tables[e.table_name] for eid, e in config.entities.items()}
+            self.store = RecordStore(self.engine, config, migrator.metadata, self.attachments,
+                                     AccessPolicy(config, tables))
             self.workflows = Workflows(self.store)
             self.automation = Automation(self.store, self.workflows)
             self.audit = AuditTrail(self.store)

@@ -305,7 +305,7 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                 dialog=False, vals=None):
     lng = lang()
     cfg = config()
-    sections = form_sections(cfg, entity, lng)
+    sections = form_sections(cfg, entity, lng, store().hidden_fields(entity, actor()))
     fields = shown_fields(sections)
     if vals is None:
         vals, _errs = coerce_inputs(entity, inputs)
@@ -398,7 +398,7 @@ def _save(entity: Entity, rec: dict | None):
     creating = rec is None
     dialog = bool(request.values.get("_dialog"))
     cfg = config()
-    sections = form_sections(cfg, entity, lang())
+    sections = form_sections(cfg, entity, lang(), store().hidden_fields(entity, actor()))
     fields = shown_fields(sections)
     overrides = all_overrides(sections)
     inputs = drop_blank_rows(entity, request_inputs(entity, fields))
@@ -468,7 +468,7 @@ def preview(entity):
     answered as out-of-band swaps."""
     e = entity_or_404(entity)
     cfg = config()
-    sections = form_sections(cfg, e, lang())
+    sections = form_sections(cfg, e, lang(), store().hidden_fields(e, actor()))
     fields = shown_fields(sections)
     inputs = request_inputs_no_upload(e, fields)
     vals, coerce_errors = coerce_inputs(e, inputs)

@@ -19,21 +19,22 @@ class SectionView:
     overrides: dict = field(default_factory=dict)
 
 
-def form_sections(cfg: Config, entity: Entity, lang: str) -> list[SectionView]:
+def form_sections(cfg: Config, entity: Entity, lang: str, hidden=frozenset()) -> list[SectionView]:
+    """The form's sections; fields the user may not see (`hidden`, the store's field permissions) left out."""
     form = cfg.form_for(entity.id)
     out = []
     if form is not None and not form.generated:
         shown = set()
         for i, s in enumerate(form.sections):
-            fields = [entity.fields[f] for f in s.fields if f in entity.fields]
+            fields = [entity.fields[f] for f in s.fields if f in entity.fields and f not in hidden]
             shown.update(f.id for f in fields)
             out.append(SectionView(key=f"s{i}", title=label_of(s.title, lang) if s.title else None,
                                    columns=s.columns, fields=fields, visible_if=s.visible_if,
                                    collapsed=s.collapsed, overrides=dict(form.overrides)))
         return out
-    plain = [f for f in entity.user_fields if f.type != "table"]
+    plain = [f for f in entity.user_fields if f.type != "table" and f.id not in hidden]
     out.append(SectionView(key="s0", title=None, columns=2 if len(plain) > 3 else 1, fields=plain))
-    for i, f in enumerate(entity.table_fields, start=1):
+    for i, f in enumerate([f for f in entity.table_fields if f.id not in hidden], start=1):
         out.append(SectionView(key=f"s{i}", title=f.label_text(lang), columns=1, fields=[f]))
     return out
 

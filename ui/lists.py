@@ -92,12 +92,14 @@ def title_fields(entity: Entity) -> list[str]:
 
 
 def chosen_columns(entity: Entity, args) -> list:
+    hidden = store().hidden_fields(entity, actor())      # field permissions: no column for what one may not see
     wanted = [c for v in args.getlist("_cols") for c in v.split(",") if c]
-    cols = [entity.fields[c] for c in wanted if c in entity.fields and entity.fields[c].stored]
+    cols = [entity.fields[c] for c in wanted if c in entity.fields and entity.fields[c].stored and c not in hidden]
     if cols:
         return cols
     shown = set(title_fields(entity))  # the title column already shows them (a list must fit the window)
-    return [f for f in entity.columns_for_list() if f.id not in shown] or entity.columns_for_list()
+    default = [f for f in entity.columns_for_list() if f.id not in hidden]
+    return [f for f in default if f.id not in shown] or default
 
 
 def url_with(base: str, args: MultiDict, **changes) -> str:

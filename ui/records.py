@@ -142,7 +142,7 @@ def visible_sections(cfg: Config, entity: Entity, rec: dict, lng: str):
     """The form's sections as the record page shows them: visible_if of sections and fields
     evaluated on the stored record, like the form does on what the user types."""
     from .forms import form_state
-    sections = form_sections(cfg, entity, lng)
+    sections = form_sections(cfg, entity, lng, store().hidden_fields(entity, actor()))
     state = form_state(entity, sections, dict(rec))
     out = []
     for s in sections:
