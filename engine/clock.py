@@ -30,10 +30,28 @@ def set_timezone(name: str | None) -> None:
     _zone[0] = ZoneInfo(name) if name else None
 
 
+_zone_here: contextvars.ContextVar = contextvars.ContextVar("crm_zone", default=None)
+
+
+@contextlib.contextmanager
+def in_zone(name: str | None):
+    """Within the block, `today()` is the date in zone `name` (a scheduled rule's own time zone)."""
+    if not name:
+        yield
+        return
+    from zoneinfo import ZoneInfo
+    token = _zone_here.set(ZoneInfo(name))
+    try:
+        yield
+    finally:
+        _zone_here.reset(token)
+
+
 def today() -> dt.date:
     """Today's date where the company works: `now()` seen in CRM_TIMEZONE (or the server's zone)."""
     aware = now().replace(tzinfo=dt.timezone.utc)
-    return aware.astimezone(_zone[0]).date() if _zone[0] else aware.astimezone().date()
+    zone = _zone_here.get() or _zone[0]
+    return aware.astimezone(zone).date() if zone else aware.astimezone().date()
 
 
 def to_utc_naive(value: dt.datetime) -> dt.datetime:

@@ -265,7 +265,8 @@ class RecordStore:
                 vals[f.id] = wf.initial if wf else None
         stamp = now()
         vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
-        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor)
+        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor,
+                                    given=frozenset(data) if isinstance(data, dict) else frozenset())
         if vals.get("owner") is None:
             vals["owner"] = actor.id
         rid = conn.execute(self.table(entity).insert().values(**vals)).inserted_primary_key[0]

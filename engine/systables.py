@@ -21,6 +21,9 @@ users = sa.Table(
     sa.Column("team", sa.String(64), index=True),      # row scope `team`: users of one team see each other's records
     sa.Column("active", sa.Boolean(create_constraint=False), nullable=False, default=True),
     sa.Column("created_at", sa.DateTime),
+    # Bumped on sign-out and when the user is disabled: sessions and remember-me cookies carry
+    # the epoch they were made in and stop working once it moves on (None reads as 0).
+    sa.Column("session_epoch", sa.Integer),
 )
 
 tokens = sa.Table(

@@ -23,6 +23,10 @@ def empty(v) -> bool:
 
 MAX_ID = 2 ** 31 - 1          # record ids are INTEGER columns on both databases
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 control characters (NUL, ESC, …) and DEL: never part of a value. Multi-line text keeps TAB, LF and CR.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SHA256 = re.compile("[0-9a-f]{64}")
 
 
 def _decimal(v, f: Field) -> Decimal:
@@ -59,6 +63,9 @@ def coerce(f: Field, v):
         s = str(v).strip() if t != "text" else str(v)
         if _SURROGATE.search(s):
             raise ValueError("contains an invalid character (a lone UTF-16 surrogate)")
+        bad = (_CONTROL_IN_TEXT if t == "text" else _CONTROL).search(s)
+        if bad:
+            raise ValueError(f"contains a control character (U+{ord(bad.group()):04X}), which is not allowed")
         if t == "email" and not EMAIL_RX.match(s):
             raise ValueError(f"{s!r} is not an e-mail address")
         if t == "phone" and not PHONE_RX.match(s):
@@ -113,7 +120,8 @@ def coerce(f: Field, v):
         return d
     if t == "multiselect":
         items = v if isinstance(v, list) else [x.strip() for x in str(v).split(",") if x.strip()]
-        bad = [x for x in items if not isinstance(x, str) or (f.options and x not in f.option_values)]
+        bad = [x for x in items if not isinstance(x, str) or (f.options and x not in f.option_values)
+               or _CONTROL.search(x) or _SURROGATE.search(x)]
         if bad:
             raise ValueError(f"{', '.join(map(str, bad))} not among {', '.join(f.option_values)}")
         return list(dict.fromkeys(items))
@@ -132,6 +140,17 @@ def coerce(f: Field, v):
     if t == "attachment":
         if not isinstance(v, dict) or "sha256" not in v:
             raise ValueError("expected an uploaded file")
+        if not isinstance(v["sha256"], str) or not _SHA256.fullmatch(v["sha256"]):
+            raise ValueError("sha256 is not a file reference (64 lower-case hexadecimal digits)")
+        for k in ("name", "mime"):
+            if k in v and v[k] is not None:
+                if not isinstance(v[k], str) or len(v[k]) > 255:
+                    raise ValueError(f"{k} must be text of at most 255 characters")
+                if _CONTROL.search(v[k]) or _SURROGATE.search(v[k]):
+                    raise ValueError(f"{k} contains a control character, which is not allowed")
+        if "size" in v and v["size"] is not None and (isinstance(v["size"], bool) or not isinstance(v["size"], int)
+                                                      or not 0 <= v["size"] < 2 ** 53):
+            raise ValueError("size must be a whole number of bytes")
         return {k: v[k] for k in ("name", "sha256", "size", "mime") if k in v}
     raise ValueError(f"unsupported type {t}")
 

@@ -86,10 +86,12 @@ def choose(conn, store, entity, spec: AssignmentSpec, values: dict, names: dict)
     return None
 
 
-def assign(conn, store, entity, specs, values: dict) -> tuple[str, int] | None:
-    """Fill the assigned field of `values` by the first rule that finds a user: (rule id, user id)."""
+def assign(conn, store, entity, specs, values: dict, given=None) -> tuple[str, int] | None:
+    """Fill the assigned field of `values` by the first rule that finds a user: (rule id, user id).
+    A value the user gave (`given`: the fields of the request) is kept; a default is not a choice."""
     for spec in specs:
-        if values.get(spec.field) not in (None, ""):
+        chosen = spec.field in given if given is not None else values.get(spec.field) not in (None, "")
+        if chosen and values.get(spec.field) not in (None, ""):
             continue
         names = store.rule_names(conn, entity, values, spec.when, spec.value)
         uid = choose(conn, store, entity, spec, values, names)

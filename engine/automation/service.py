@@ -44,7 +44,7 @@ class Automation:
                 entity.id, table, which, clock.now()) if self.auto.slas_for(entity.id) else sa.false()
         self._receivers = [(events.record_creating, self._creating), (events.record_created, self._created),
                            (events.record_updated, self._updated), (events.record_transitioned, self._transitioned),
-                           (events.record_deleted, self._deleted)]
+                           (events.record_deleted, self._deleted), (events.record_restored, self._restored)]
         for signal, fn in self._receivers:
             signal.connect(fn, weak=False)
         if self.auto.calendars:
@@ -130,7 +130,7 @@ class Automation:
     def _mine(self, store, conn) -> bool:
         return store is self.store and conn.info.get("crm_depth", 0) <= MAX_DEPTH
 
-    def _creating(self, sender, conn, store, values, actor, **_):
+    def _creating(self, sender, conn, store, values, actor, given=frozenset(), **_):
         if not self._mine(store, conn):
             return
         entity = self.config.entities[sender]
@@ -139,7 +139,8 @@ class Automation:
             runner = ActionRunner(self.store, conn, entity, actor, wf.file)
             changes = runner.fields_for(values, dict(wf.states[wf.initial].set), f"{wf.id}.states.{wf.initial}.set")
             values.update(_coerced(entity, changes))
-        got = assignment.assign(conn, self.store, entity, self.auto.assignments_for(entity.id, "create"), values)
+        got = assignment.assign(conn, self.store, entity, self.auto.assignments_for(entity.id, "create"), values,
+                                given)
         conn.info.setdefault("crm_assigned", []).append(got)
 
     def _created(self, sender, conn, store, record, actor, **_):
@@ -185,6 +186,14 @@ class Automation:
             if a.state == to_state:
                 self._trigger(conn, entity, a, record, actor)
         self._after_change(conn, entity, record, "transition")
+
+    def _restored(self, sender, conn, store, record, **_):
+        """A restored record's clocks run again (its timers were stopped when it was deleted)."""
+        if not self._mine(store, conn):
+            return
+        entity = self.config.entities[sender]
+        if self.auto.slas_for(entity.id):
+            self.refresh_sla(conn, entity, record, clock.now())
 
     def _deleted(self, sender, conn, store, record, **_):
         if store is not self.store:
@@ -342,6 +351,8 @@ class Automation:
         missed while the server was down fires once, then the schedule continues from now)."""
         planned = 0
         with writing(self.store.engine) as conn:
+            if conn.dialect.name == "postgresql":          # one planner at a time (SQLite writers queue anyway)
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7341001)"))
             have = {r.name for r in conn.execute(sa.select(timers.timers.c.name).where(
                 timers.timers.c.entity == SCHEDULE_ENTITY, timers.timers.c.status == "running"))}
             for a in self.auto.automations.values():
@@ -359,6 +370,12 @@ class Automation:
         entity = self.config.entities[a.entity]
         t = self.store.table(entity)
         ids = [r.id for r in conn.execute(sa.select(t.c.id).where(t.c.deleted_at.is_(None)).order_by(t.c.id))]
+        with clock.in_zone(a.timezone):                  # today() is the rule's own day
+            self._run_schedule(conn, a, entity, ids, now)
+        timers.schedule(conn, SCHEDULE_ENTITY, 0, f"schedule:{a.id}", "schedule", _next_run(a, now),
+                        {"automation": a.id})
+
+    def _run_schedule(self, conn, a, entity, ids, now):
         for rid in ids:
             record = self.store.fetch(conn, entity, rid)
             if a.when:
@@ -367,8 +384,6 @@ class Automation:
                                       record=f"{entity.id} #{rid}"):
                     continue
             self.run_actions(conn, entity, record, a.actions, SYSTEM_ACTOR, a.file, f"{a.id}.actions")
-        timers.schedule(conn, SCHEDULE_ENTITY, 0, f"schedule:{a.id}", "schedule", _next_run(a, now),
-                        {"automation": a.id})
 
     def _fire_workflow(self, conn, row, now):
         entity = self.config.entities.get(row["entity"])

@@ -78,33 +78,48 @@ def compute(spec: SlaSpec, cal, wf, record: dict, events: list, names: dict, now
     out = []
     for target in spec.targets:
         seconds = policy.seconds[target.name]
-        met_at = None
+        began, met_at = start, None
         for ev in events:
-            if met_at is None and (ev.transition in target.met_by or
-                                   (ev.to_state in target.met_by and ev.to_state != ev.from_state)):
+            hit = ev.transition in target.met_by or (ev.to_state in target.met_by and ev.to_state != ev.from_state)
+            if met_at is None and hit:
                 met_at = max(ev.at, start)
             elif met_at is not None and (ev.transition in target.reset_by or ev.to_state in target.reset_by):
-                met_at = None
-        end = met_at or now
-        paused_s = 0
-        for i, (t0, state) in enumerate(timeline):
-            t1 = timeline[i + 1][0] if i + 1 < len(timeline) else end
-            t1 = min(t1, end)
-            if state in pause_states and t1 > t0:
-                paused_s += cal.seconds_between(_aware(t0), _aware(t1))
-        paused_now = met_at is None and timeline[-1][1] in pause_states
-        due = clock.to_utc_naive(cal.add_seconds(_aware(start), seconds + paused_s))
+                met_at, began = None, max(ev.at, start)      # reopened: the target runs again from here
+        due = _reach(cal, timeline, began, pause_states, seconds)
         warn = None
         if spec.warn_before:
             if spec.warn_before.endswith("%"):
                 lead = seconds * int(spec.warn_before[:-1]) // 100
             else:
                 lead = duration_seconds(spec.warn_before) if DURATION.match(spec.warn_before) else 0
-            warn = clock.to_utc_naive(cal.add_seconds(_aware(start), max(0, seconds - lead) + paused_s))
-        met_late = met_at is not None and met_at > due
-        out.append(ClockState(spec.id, target.name, policy.name, seconds, start, None if paused_now else due,
-                              None if paused_now else warn, paused_now, met_at, met_late))
+            warn = _reach(cal, timeline, began, pause_states, max(0, seconds - lead))
+        paused_now = met_at is None and due is None
+        met_late = met_at is not None and due is not None and met_at > due
+        out.append(ClockState(spec.id, target.name, policy.name, seconds, began, due, None if paused_now else warn,
+                              paused_now, met_at, met_late))
     return out
+
+
+def _reach(cal, timeline, began: dt.datetime, pause_states: set, budget: int) -> dt.datetime | None:
+    """When `budget` seconds of working time outside pause states have passed since `began` (naive
+    UTC); None while the record sits in a pause state before that. Pauses after it change nothing."""
+    remaining = budget
+    for i, (t0, state) in enumerate(timeline):
+        t1 = timeline[i + 1][0] if i + 1 < len(timeline) else None
+        if t1 is not None and t1 <= began:
+            continue
+        t0 = max(t0, began)
+        if state in pause_states:
+            if t1 is None:
+                return None
+            continue
+        if t1 is not None:
+            work = cal.seconds_between(_aware(t0), _aware(t1))
+            if work < remaining:
+                remaining -= work
+                continue
+        return clock.to_utc_naive(cal.add_seconds(_aware(t0), remaining))
+    return None
 
 
 def store_clocks(conn, entity_id: str, record_id: int, spec_id: str, states: list[ClockState],
@@ -157,11 +172,9 @@ def plan_timers(conn, entity_id: str, record_id: int, spec_id: str, rows: dict) 
 def status_of(row: dict, now: dt.datetime) -> str:
     if row["met_at"] is not None:
         return "breached" if row["breached_at"] is not None else "met"
-    if row["paused"]:
-        return "paused"
     if row["breached_at"] is not None or (row["due_at"] is not None and now >= row["due_at"]):
-        return "breached"
-    return "running"
+        return "breached"                      # a breach stays a breach while the record waits
+    return "paused" if row["paused"] else "running"
 
 
 def read(conn, entity_id: str, record_id: int) -> list[dict]:

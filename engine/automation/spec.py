@@ -243,7 +243,12 @@ def check_automation(built: dict, entities: dict, workflows: dict, docs: dict) -
         try:
             calendar_from_config(cid, dict(c.raw))
         except ValueError as e:
-            add("calendar", cid, ("week",), str(e))
+            text = str(e)
+            day = next((d for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") if f"'{d}'" in text
+                        or f" {d}:" in text or f" {d} " in text), None)
+            path = (("timezone",) if "time zone" in text else ("makeup_day",) if "makeup" in text
+                    else ("week", day) if day else ("week",))
+            add("calendar", cid, path, text)
         if c.holiday_entity:
             e = entities.get(c.holiday_entity)
             if e is None:
