@@ -23,7 +23,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from platform_.runtime import Runtime
     rt = Runtime(app.config["DATABASE_URL"], app.config["CRM_CONFIG_DIR"], app.config["ATTACHMENTS_DIR"],
-                 migrate_on_start=bool(app.config["MIGRATE_ON_START"]))
+                 migrate_on_start=bool(app.config["MIGRATE_ON_START"]), instance_dir=app.instance_path)
     rt.load()
     app.extensions["crm"] = rt
 

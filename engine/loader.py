@@ -79,7 +79,7 @@ def _field(entity: str, fid: str, raw: dict) -> Field:
         required=raw.get("required", False), default=raw.get("default"), unique=raw.get("unique", False),
         index=raw.get("index", False), searchable=raw.get("searchable", False),
         readonly=raw.get("readonly", False), in_list=raw.get("in_list", False),
-        sensitive=raw.get("sensitive", False), max_length=raw.get("max_length"),
+        sensitive=raw.get("sensitive", False), encrypted=raw.get("encrypted", False), max_length=raw.get("max_length"),
         min_length=raw.get("min_length"), pattern=raw.get("pattern"), min=raw.get("min"), max=raw.get("max"),
         precision=raw.get("precision"), scale=scale, options=tuple(opts), to=raw.get("to"), of=raw.get("of"),
         compute=raw.get("compute"), result=raw.get("result"), format=raw.get("format"),

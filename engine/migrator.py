@@ -51,6 +51,8 @@ class Step:
 
 def signature(t: sa.types.TypeEngine) -> tuple:
     """A comparable description of a column type, the same for declared and reflected types."""
+    if isinstance(t, sa.types.TypeDecorator):
+        t = t.impl_instance
     if isinstance(t, sa.JSON):
         return ("json",)
     if isinstance(t, sa.Text) or (isinstance(t, sa.String) and not getattr(t, "length", None)):

@@ -49,6 +49,7 @@ class Field:
     readonly: bool = False
     in_list: bool = False
     sensitive: bool = False
+    encrypted: bool = False            # stored AES-GCM (engine/crypto.py)
     max_length: int | None = None
     min_length: int | None = None
     pattern: str | None = None

@@ -87,6 +87,8 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
     for name, op, raw in req.filters:
         col = table.c[name]
         f = entity.fields[name]
+        if f.encrypted and op != "isnull":
+            raise BadRequest(f"{name} is encrypted: it can only be filtered by {name}__isnull")
         if op == "isnull":
             out.append(col.is_(None) if str(raw).lower() in ("1", "true") else col.is_not(None))
             continue
@@ -140,8 +142,9 @@ def order_by(entity: Entity, table: sa.Table, sort: str | None) -> list:
         desc = part.startswith("-")
         name = part.lstrip("-+")
         f = entity.fields.get(name)
-        if f is None or not f.stored or f.value_type in ("multiselect", "attachment"):
-            raise BadRequest(f"cannot sort by {name!r}{suggest(name, list(entity.fields))}")
+        if f is None or not f.stored or f.value_type in ("multiselect", "attachment") or f.encrypted:
+            raise BadRequest(f"cannot sort by {name!r}" + (" (it is encrypted)" if f is not None and f.encrypted
+                                                           else suggest(name, list(entity.fields))))
         col = table.c[name]
         out.append(col.desc() if desc else col.asc())
     if not any(str(o).split(" ")[0].endswith(".id") for o in out):

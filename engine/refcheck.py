@@ -81,6 +81,13 @@ def _check_fields(ctx: _Ctx, e: Entity, child_users: dict):
                     "'owner' is the system owner column and must be of type user (not on a child entity)")
     for f in e.user_fields:
         p = ("fields", f.id)
+        if f.encrypted:
+            if f.type not in ("string", "text", "email", "phone", "url"):
+                ctx.add("entity", e.id, p + ("encrypted",), f"only text fields can be encrypted, not a {f.type} field")
+            for key in ("searchable", "unique", "index"):
+                if getattr(f, key):
+                    ctx.add("entity", e.id, p + (key,), f"an encrypted field cannot be {key}: the database only "
+                                                         f"sees ciphertext")
         for key, types in TYPE_KEYS.items():
             value = getattr(f, key, None)
             if value and f.type not in types and key not in ("scale",):

@@ -19,6 +19,9 @@ NO_BOOL_CONSTRAINT = sa.Boolean(create_constraint=False)
 
 def column_type(f: Field) -> sa.types.TypeEngine:
     t = f.value_type
+    if f.encrypted:
+        from .crypto import EncryptedText
+        return EncryptedText()
     if t in DEFAULT_LENGTH:
         return sa.String(f.max_length or DEFAULT_LENGTH[t]) if t in ("string", "email", "phone", "url") \
             else sa.String(DEFAULT_LENGTH[t])

@@ -439,3 +439,37 @@ def audit_verify():
         click.echo(f"AUDIT LOG DAMAGED: {message}", err=True)
         sys.exit(1)
     click.echo(message)
+
+
+@crm.group("keys")
+def keys_group():
+    """Encryption keys of `encrypted: true` fields."""
+
+
+@keys_group.command("rotate")
+def keys_rotate():
+    """Re-encrypt every encrypted value with the newest key (the first of CRM_ENCRYPTION_KEY); values
+    written before a field was encrypted are encrypted now. Old keys may be dropped afterwards."""
+    import sqlalchemy as sa
+
+    from engine import crypto
+    from engine.db import writing
+    rt = _loaded()
+    rt.ensure_schema()
+    total = 0
+    for e in rt.config.entities.values():
+        fields = [f for f in e.fields.values() if f.encrypted and f.stored]
+        if not fields:
+            continue
+        t = rt.store.table(e)
+        with writing(rt.engine) as conn:
+            for f in fields:
+                raw = sa.cast(t.c[f.id], sa.Text)            # the stored text, not decrypted
+                rows = conn.execute(sa.select(t.c.id, raw.label("raw"), t.c[f.id].label("plain"))
+                                    .where(t.c[f.id].is_not(None))).all()
+                todo = [(r.id, r.plain) for r in rows if crypto.needs_rotation(r.raw)]
+                for rid, plain in todo:
+                    conn.execute(t.update().where(t.c.id == rid).values({f.id: plain}))
+                total += len(todo)
+                click.echo(f"{e.id}.{f.id}: {len(todo)} of {len(rows)} value(s) re-encrypted")
+    click.echo(f"re-encrypted {total}")

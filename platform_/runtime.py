@@ -5,6 +5,7 @@ Reloading a broken config keeps serving the last good one and keeps the problems
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from engine.attachments import AttachmentStore
@@ -22,8 +23,14 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, database_url: str, config_dir: str, attachments_dir: str, migrate_on_start: bool = True):
+    def __init__(self, database_url: str, config_dir: str, attachments_dir: str, migrate_on_start: bool = True,
+                 instance_dir: str | None = None):
         self.engine = make_engine(database_url)
+        from pathlib import Path
+
+        from engine import crypto
+        crypto.set_keys(crypto.load_keys(os.environ.get("CRM_ENCRYPTION_KEY"),
+                                         Path(instance_dir) / "encryption_key" if instance_dir else None))
         self.migrate_on_start = migrate_on_start
         self.config_dir = config_dir
         self.attachments = AttachmentStore(attachments_dir)

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively.*")
 
 ROOT = Path(__file__).resolve().parent.parent
+# a fixed key for encrypted fields, so tests write no key file into the work tree's instance/
+os.environ.setdefault("CRM_ENCRYPTION_KEY", "dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0xMjM0NTY3OCE=")
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
