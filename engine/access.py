@@ -98,7 +98,8 @@ class AccessPolicy(AdminDeletesOnly):
         s = self._scope_of(actor, entity.id)
         if s == "all":
             return None
-        owned = self._owned(table, actor, s if isinstance(s, str) else "team")
+        owned = sa.or_(self._owned(table, actor, s if isinstance(s, str) else "team"),
+                       self._asked_to_approve(entity, table, actor))
         if isinstance(s, dict) and depth < 3:
             link = entity.fields[s["via"]]
             target = self.config.entities[link.to]
@@ -110,6 +111,16 @@ class AccessPolicy(AdminDeletesOnly):
             return sa.or_(sa.and_(col.is_not(None), col.in_(sa.select(tt.c.id).where(inner))),
                           sa.and_(col.is_(None), owned))
         return owned
+
+    @staticmethod
+    def _asked_to_approve(entity, table, actor):
+        """Approvers see the records they were asked to approve, whoever owns them."""
+        from .wftables import approval_tasks, requests
+        if actor.id is None:
+            return sa.false()
+        return table.c.id.in_(sa.select(requests.c.record_id).join(
+            approval_tasks, approval_tasks.c.request_id == requests.c.id).where(
+            requests.c.entity == entity.id, approval_tasks.c.approver == actor.id))
 
     @staticmethod
     def _owned(table, actor, kind: str):
