@@ -120,8 +120,9 @@ def coerce(f: Field, v):
         return d
     if t == "multiselect":
         items = v if isinstance(v, list) else [x.strip() for x in str(v).split(",") if x.strip()]
-        bad = [x for x in items if not isinstance(x, str) or (f.options and x not in f.option_values)
-               or _CONTROL.search(x) or _SURROGATE.search(x)]
+        if any(isinstance(x, str) and (_CONTROL.search(x) or _SURROGATE.search(x)) for x in items):
+            raise ValueError("contains a control character, which is not allowed")
+        bad = [x for x in items if not isinstance(x, str) or (f.options and x not in f.option_values)]
         if bad:
             raise ValueError(f"{', '.join(map(str, bad))} not among {', '.join(f.option_values)}")
         return list(dict.fromkeys(items))
@@ -155,11 +156,13 @@ def coerce(f: Field, v):
     raise ValueError(f"unsupported type {t}")
 
 
-def to_json(f: Field | None, v):
+def to_json(f: Field | None, v, exact: bool = False):
+    """A stored value as JSON-ready data. `exact`: decimals stay Decimal, for a serializer that writes
+    them as JSON numbers digit for digit (the API's); otherwise float."""
     if v is None:
         return None
     if isinstance(v, Decimal):
-        return float(v)
+        return v if exact else float(v)
     if isinstance(v, dt.datetime):
         return v.replace(microsecond=0).isoformat()
     if isinstance(v, dt.date):
@@ -192,14 +195,14 @@ def check_limits(f: Field, v) -> str | None:
     return None
 
 
-def record_to_json(config, entity, rec: dict) -> dict:
+def record_to_json(config, entity, rec: dict, exact: bool = False) -> dict:
     """A record as a JSON-ready dict: ISO dates, numbers for decimals, child rows nested."""
     out = {}
     for k, v in rec.items():
         f = entity.fields.get(k)
         if f is not None and f.type == "table" and isinstance(v, list):
             child = config.entities[f.of]
-            out[k] = [record_to_json(config, child, row) for row in v]
+            out[k] = [record_to_json(config, child, row, exact) for row in v]
         else:
-            out[k] = to_json(f, v)
+            out[k] = to_json(f, v, exact)
     return out

@@ -15,6 +15,13 @@ from .serialize import record_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+
+@bp.record_once
+def _exact_json(state):
+    """Decimals leave (and enter) the API with all their digits, never through a float."""
+    from .jsonexact import ExactJSONProvider
+    state.app.json = ExactJSONProvider(state.app)
+
 STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, ValidationFailed: 422, BadRequest: 400, RuleError: 422,
           MigrationRefused: 409}
 
@@ -49,6 +56,12 @@ def _not_found(_e):
 @bp.errorhandler(405)
 def _method(_e):
     return error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+
+
+@bp.errorhandler(413)
+def _too_large(_e):
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return error(413, "too_large", f"The request body is larger than the limit of {limit / (1024 * 1024):g} MB.")
 
 
 @bp.errorhandler(500)
@@ -307,7 +320,7 @@ def withdraw(request_id):
 
 def _jsonable(row: dict) -> dict:
     from engine.values import to_json
-    return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v))
+    return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v, True))
             for k, v in row.items()}
 
 

@@ -1,6 +1,12 @@
-"""Records to JSON-ready dicts: ISO dates, numbers for decimals, child rows nested."""
+"""Records to JSON-ready dicts for the API: ISO dates, child rows nested, and decimals kept exact
+(Decimal), written as JSON numbers digit for digit by the app's JSON provider (platform_/jsonexact.py)."""
 from __future__ import annotations
 
-from engine.values import record_to_json as record_json
+from engine.values import record_to_json
+
+
+def record_json(config, entity, rec: dict) -> dict:
+    return record_to_json(config, entity, rec, exact=True)
+
 
 __all__ = ["record_json"]
