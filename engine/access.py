@@ -8,6 +8,7 @@ scopes:                 # per role and entity; an entity a role does not list is
 hidden:                 # fields a role does not see (absent on read, 403 on write)
   service_agent:
     contract: [amount]
+audit_readers: [auditor]  # roles that read the audit trail, besides administrators
 ```
 
 A user with several roles gets the widest of them: a row is visible if any role lets them see it,
@@ -33,6 +34,7 @@ SCOPES = ("own", "team", "all")
 class AccessSpec:
     scopes: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))   # role -> {entity: scope}
     hidden: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))   # role -> {entity: (fields)}
+    audit_readers: tuple = ()          # roles that read the audit trail (besides administrators)
     file: str = ""
 
 
@@ -42,12 +44,15 @@ def build_access(doc) -> AccessSpec:
         scopes=MappingProxyType({r: MappingProxyType(dict(m or {})) for r, m in (raw.get("scopes") or {}).items()}),
         hidden=MappingProxyType({r: MappingProxyType({e: tuple(fs) for e, fs in (m or {}).items()})
                                  for r, m in (raw.get("hidden") or {}).items()}),
-        file=doc.file)
+        audit_readers=tuple(raw.get("audit_readers") or ()), file=doc.file)
 
 
 def check_access(spec: AccessSpec, doc, entities: dict, roles: set) -> list[Problem]:
     from .schemas import suggest
     out = []
+    for i, role in enumerate(spec.audit_readers):
+        if roles and role not in roles:
+            out.append(doc.problem(("audit_readers", i), f"{role!r} is not a role of the pack{suggest(role, roles)}"))
     for section in ("scopes", "hidden"):
         for role, per_entity in getattr(spec, section).items():
             if roles and role not in roles and role != "admin":
@@ -82,34 +87,42 @@ class AccessPolicy(AdminDeletesOnly):
         """The widest scope the actor's roles give for the entity: 'all', 'team', 'own' or a via dict."""
         if actor is None or actor.is_admin:
             return "all"
+        if not actor.roles:                  # no role: only its own records where any role is limited
+            limited = any(entity_id in rules for rules in self.spec.scopes.values())
+            return "own" if limited else "all"
         found = []
-        for role in actor.roles or ("",):
+        for role in actor.roles:
             rules = self.spec.scopes.get(role)
             if rules is None or entity_id not in rules:
                 return "all"
             found.append(rules[entity_id])
         if any(s == "all" for s in found):
             return "all"
-        if any(isinstance(s, dict) for s in found):
+        if any(isinstance(s, dict) for s in found) and not any(s == "team" for s in found):
             return next(s for s in found if isinstance(s, dict))
+        if any(isinstance(s, dict) for s in found):
+            return {**next(s for s in found if isinstance(s, dict)), "or": "team"}
         return "team" if "team" in found else "own"
 
-    def scope(self, entity, actor, table, depth: int = 0):
+    def scope(self, entity, actor, table, action: str = "read", depth: int = 0):
         s = self._scope_of(actor, entity.id)
         if s == "all":
             return None
-        owned = sa.or_(self._owned(table, actor, s if isinstance(s, str) else "team"),
-                       self._asked_to_approve(entity, table, actor))
+        owned = self._owned(table, actor, s if isinstance(s, str) else s.get("or", "team"))
+        if action == "read":                 # an approver reads (never writes) what waits for their decision
+            owned = sa.or_(owned, self._asked_to_approve(entity, table, actor))
         if isinstance(s, dict) and depth < 3:
             link = entity.fields[s["via"]]
             target = self.config.entities[link.to]
             tt = self.tables[target.id]
-            inner = self.scope(target, actor, tt, depth + 1)
+            inner = self.scope(target, actor, tt, action, depth + 1)
             if inner is None:
                 return None
             col = table.c[link.id]
-            return sa.or_(sa.and_(col.is_not(None), col.in_(sa.select(tt.c.id).where(inner))),
-                          sa.and_(col.is_(None), owned))
+            via = sa.and_(col.is_not(None), col.in_(sa.select(tt.c.id).where(inner)))
+            if s.get("or"):                  # another role of the user gives its team's records too
+                return sa.or_(via, owned)
+            return sa.or_(via, sa.and_(col.is_(None), owned))
         return owned
 
     @staticmethod
@@ -120,7 +133,8 @@ class AccessPolicy(AdminDeletesOnly):
             return sa.false()
         return table.c.id.in_(sa.select(requests.c.record_id).join(
             approval_tasks, approval_tasks.c.request_id == requests.c.id).where(
-            requests.c.entity == entity.id, approval_tasks.c.approver == actor.id))
+            requests.c.entity == entity.id, approval_tasks.c.approver == actor.id,
+            approval_tasks.c.status == "pending", requests.c.status == "pending"))
 
     @staticmethod
     def _owned(table, actor, kind: str):
@@ -132,12 +146,15 @@ class AccessPolicy(AdminDeletesOnly):
             users.c.id == actor.id).scalar_subquery())
         return sa.or_(table.c.owner == actor.id, table.c.owner.in_(mates))
 
+    def may_read_audit(self, actor) -> bool:
+        return actor is not None and (actor.is_admin or any(r in self.spec.audit_readers for r in actor.roles))
+
     # ---- fields -------------------------------------------------------------------------------
     def hidden_fields(self, entity, actor) -> frozenset:
         if actor is None or actor.is_admin or not self.spec.hidden:
             return frozenset()
         sets = []
-        for role in actor.roles or ("",):
+        for role in actor.roles or tuple(self.spec.hidden):   # no role: hidden wherever any role hides it
             sets.append(set(self.spec.hidden.get(role, {}).get(entity.id, ())))
         return frozenset(set.intersection(*sets)) if sets else frozenset()
 

@@ -102,7 +102,8 @@ class ActionRunner:
                 outbox.enqueue(self.conn, "webhook", {
                     "url": a["webhook"], "secret": a.get("secret", ""),
                     "body": {"event": f"{self.entity.id}.automation", "entity": self.entity.id, "id": record["id"],
-                             "rule": what, "record": values.record_to_json(self.store.config, self.entity, current)}},
+                             "rule": what, "record": values.record_to_json(self.store.config, self.entity,
+                                                                values.masked(self.entity, current))}},
                     self.entity.id, record["id"])
             elif "start_timer" in a:
                 self._start_timer(record, a)
@@ -190,13 +191,9 @@ class ActionRunner:
                           .values(status="stopped"))
 
     def _text(self, record, template: str) -> str:
-        """`{field}` placeholders in titles and messages are filled from the record."""
-        out = template
-        for k, v in record.items():
-            token = "{" + str(k) + "}"
-            if token in out:
-                out = out.replace(token, "" if v is None else str(v))
-        return out
+        """`{field}` placeholders in titles and messages are filled from the record (in one pass: a
+        value that itself reads `{field}` stays as typed)."""
+        return fill_placeholders(template, record)
 
 
 class _DateField:
@@ -217,10 +214,19 @@ def render_template(text: str, context: dict) -> str:
     """An admin's message template: Jinja in a sandbox (`{{ subject }}`), or plain `{field}` placeholders."""
     if "{{" in text or "{%" in text:
         return _JINJA.from_string(text).render(**context)
-    out = text
-    for k, v in context.items():
-        out = out.replace("{" + str(k) + "}", "" if v is None else str(v))
-    return out
+    return fill_placeholders(text, context)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def fill_placeholders(text: str, values_: dict) -> str:
+    def one(m):
+        if m.group(1) not in values_:
+            return m.group(0)
+        v = values_[m.group(1)]
+        return "" if v is None else str(v)
+    return _PLACEHOLDER.sub(one, text)
 
 
 _JINJA = SandboxedEnvironment(autoescape=False, trim_blocks=True)

@@ -138,7 +138,7 @@ class AuditTrail:
                            (events.record_deleted, self._deleted), (events.record_restored, self._restored),
                            (events.record_transitioned, self._transitioned)]
         for signal, fn in self._receivers:
-            signal.connect(fn, weak=False)
+            signal.connect(fn, priority=90)
 
     def close(self) -> None:
         for signal, fn in self._receivers:
@@ -158,7 +158,7 @@ class AuditTrail:
             if f.id in SKIP or f.id == "id" or not f.stored or f.type == "table":
                 continue
             if record.get(f.id) is not None:
-                out[f.id] = record.get(f.id)
+                out[f.id] = "***" if f.encrypted else record.get(f.id)      # the log never holds a secret
         return out
 
     def _created(self, sender, conn, store, record, actor, **_):

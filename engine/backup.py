@@ -15,6 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .crypto import raw_select
+
 from .db import is_sqlite, writing
 
 FORMAT = 1
@@ -51,7 +53,7 @@ def backup(engine: sa.Engine, metadata: sa.MetaData, path: str | Path, attachmen
                 continue
             n = 0
             with z.open(f"tables/{t.name}.jsonl", "w") as f:
-                for row in conn.execute(sa.select(t).order_by(*t.primary_key.columns)).mappings():
+                for row in conn.execute(raw_select(t).order_by(*t.primary_key.columns)).mappings():
                     f.write((json.dumps({k: _out(v) for k, v in row.items()}, ensure_ascii=False) + "\n").encode())
                     n += 1
             counts[t.name] = n

@@ -82,9 +82,26 @@ class EncryptedText(sa.types.TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return encrypt(str(value))
+        text = str(value)
+        if text.startswith(PREFIX) and _is_ciphertext(text):
+            return text                      # already encrypted (a backup being restored): keep as is
+        return encrypt(text)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         return decrypt(value)
+
+
+def _is_ciphertext(text: str) -> bool:
+    try:
+        decrypt(text)
+        return True
+    except Exception:  # noqa: BLE001 - anything that does not decrypt is a plain value
+        return False
+
+
+def raw_select(table):
+    """SELECT of a table with encrypted columns as stored (ciphertext), for backups."""
+    cols = [sa.cast(c, sa.Text).label(c.name) if isinstance(c.type, EncryptedText) else c for c in table.columns]
+    return sa.select(*cols)

@@ -4,16 +4,50 @@ Each receiver gets `conn` (the open transaction), `store` (the sending RecordSto
 serve one store and ignore the others), `record` (after), `before` and `actor`, so what it writes
 commits or rolls back with the change itself. The sender is the entity id.
 
+Receivers run by priority (automation 50, the audit trail 90: it records the final state).
+
 `record_creating` is sent before the INSERT with `values` (the column values, mutable): a
 receiver may fill fields (assignment, the initial state's `set`). `record_transitioned` is sent
 after a state change and its history row, with `transition`, `from_state` and `to_state`.
 """
-from blinker import Namespace
+import threading
 
-_signals = Namespace()
-record_created = _signals.signal("record-created")
-record_updated = _signals.signal("record-updated")
-record_deleted = _signals.signal("record-deleted")
-record_restored = _signals.signal("record-restored")
-record_creating = _signals.signal("record-creating")
-record_transitioned = _signals.signal("record-transitioned")
+
+class Signal:
+    """A named event with receivers called in a fixed order: by `priority`, then by connection.
+
+    (blinker keeps receivers in a set, so two subscribers of one event — automation and the audit
+    trail — would run in an order that changes from process to process; the audit must see the
+    record after automation has finished with it.)"""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._receivers: list[tuple[int, int, object]] = []
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def connect(self, fn, priority: int = 50, weak: bool = False):
+        with self._lock:
+            self._seq += 1
+            self._receivers.append((priority, self._seq, fn))
+            self._receivers.sort(key=lambda r: (r[0], r[1]))
+        return fn
+
+    def disconnect(self, fn) -> None:
+        with self._lock:
+            self._receivers = [r for r in self._receivers if r[2] is not fn and r[2] != fn]
+
+    @property
+    def receivers(self) -> list:
+        return [r[2] for r in self._receivers]
+
+    def send(self, sender, **kwargs) -> list:
+        return [(fn, fn(sender, **kwargs)) for fn in list(self.receivers)]
+
+
+record_created = Signal("record-created")
+record_updated = Signal("record-updated")
+record_deleted = Signal("record-deleted")
+record_restored = Signal("record-restored")
+record_creating = Signal("record-creating")
+record_transitioned = Signal("record-transitioned")

@@ -9,7 +9,7 @@ from .errors import Forbidden
 
 
 class Policy:
-    def scope(self, entity, actor, table):
+    def scope(self, entity, actor, table, action: str = "read"):
         return None
 
     def check(self, entity, action: str, actor, record=None) -> None:

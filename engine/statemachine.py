@@ -189,7 +189,7 @@ class Workflows:
         from .store import db_errors
         with db_errors(self.store, entity), writing(self.store.engine) as conn:
             record = self.store._read(conn, entity, rid, for_update=True)
-            self.store._check_scope(conn, entity, actor, record["id"])
+            self.store._check_scope(conn, entity, actor, record["id"], "update")
             if version is not None and int(version) != record["version"]:
                 raise self.store._conflict(conn, entity, record)
             return self.transition_in(conn, entity, record, name, actor, comment)

@@ -200,11 +200,18 @@ class RecordStore:
         if fn is not None and isinstance(data, dict):
             fn(entity, actor, data)
 
-    def _check_scope(self, conn, entity, actor, rid):
+    def _check_scope(self, conn, entity, actor, rid, action: str = "read"):
         t = self.table(entity)
-        clause = self.policy.scope(entity, actor, t)
+        clause = self._scope(entity, actor, t, action)
         if clause is not None and conn.execute(sa.select(t.c.id).where(t.c.id == rid, clause)).first() is None:
             raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
+
+    def _scope(self, entity, actor, table, action: str = "read"):
+        """The policy's row scope for `action` (read, update, delete) as a WHERE clause, or None."""
+        try:
+            return self.policy.scope(entity, actor, table, action=action)
+        except TypeError:                       # a policy written before scopes knew the action
+            return self.policy.scope(entity, actor, table)
 
     def list(self, entity_id: str, req: ListRequest, actor: Actor) -> dict:
         entity = self.entity(entity_id)
@@ -213,9 +220,13 @@ class RecordStore:
             self.policy.check(entity, "restore", actor)
         t = self.table(entity)
         conds = [t.c.deleted_at.is_not(None) if req.deleted else t.c.deleted_at.is_(None)]
-        scope = self.policy.scope(entity, actor, t)
+        scope = self._scope(entity, actor, t)
         if scope is not None:
             conds.append(scope)
+        hidden = self.hidden_fields(entity, actor)
+        named = {name for name, _op, _raw in req.filters} | {p.strip().lstrip("-+") for p in (req.sort or "").split(",")}
+        if hidden & named:
+            raise BadRequest(f"cannot filter or sort by {', '.join(sorted(hidden & named))}: not visible to you")
         conds += where_clauses(entity, t, req, actor.id)
         if req.sla:
             hook = self.filter_hooks.get("sla")
@@ -227,20 +238,24 @@ class RecordStore:
             q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
                  .limit(req.per_page).offset((req.page - 1) * req.per_page))
             items = [dict(r) for r in conn.execute(q).mappings()]
-        hidden = self.hidden_fields(entity, actor)
         if hidden:
             items = [{k: v for k, v in r.items() if k not in hidden} for r in items]
         return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
 
-    def titles(self, entity_id: str, ids) -> dict:
-        """{id: title} for link display, one query."""
-        ids = {int(i) for i in ids if i is not None}
+    def titles(self, entity_id: str, ids, actor: Actor | None = None) -> dict:
+        """{id: title} for link display, one query. With `actor`, only records in the actor's scope
+        (a typed-in id must not reveal a record's name); without, for links of a record already shown."""
+        ids = {int(i) for i in ids if i is not None and str(i).strip().isdigit() and int(i) <= values.MAX_ID}
         if not ids:
             return {}
         entity = self.config.entities[entity_id]
         t = self.table(entity)
+        conds = [t.c.id.in_(ids)]
+        scope = self._scope(entity, actor, t) if actor is not None else None
+        if scope is not None:
+            conds.append(scope)
         with reading(self.engine) as conn:
-            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings()
+            rows = conn.execute(sa.select(t).where(*conds)).mappings()
             return {r["id"]: self.title(entity, r) for r in rows}
 
     # ---- writes -------------------------------------------------------------------------
@@ -292,7 +307,7 @@ class RecordStore:
         if current is None:
             current = self._read(conn, entity, rid, for_update=True)
         if mode != "internal":                # the engine's own writes (transitions, triggers) checked their caller
-            self._check_scope(conn, entity, actor, current["id"])
+            self._check_scope(conn, entity, actor, current["id"], "update")
         self.policy.check(entity, "update", actor, current)
         version = data.get("version", version)
         if version is not None:
@@ -332,7 +347,7 @@ class RecordStore:
         entity = self.entity(entity_id)
         with db_errors(self, entity), writing(self.engine) as conn:
             current = self._read(conn, entity, rid)
-            self._check_scope(conn, entity, actor, current["id"])
+            self._check_scope(conn, entity, actor, current["id"], "delete")
             self.policy.check(entity, "delete", actor, current)
             if version is not None and int(version) != current["version"]:
                 raise self._conflict(conn, entity, current)
@@ -349,7 +364,7 @@ class RecordStore:
         with db_errors(self, entity), writing(self.engine) as conn:
             current = self._read(conn, entity, rid, include_deleted=True)
             self.policy.check(entity, "restore", actor, current)
-            self._check_scope(conn, entity, actor, current["id"])
+            self._check_scope(conn, entity, actor, current["id"], "update")
             if version is not None and int(version) != current["version"]:
                 raise self._conflict(conn, entity, current)
             if current["deleted_at"] is None:

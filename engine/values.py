@@ -206,3 +206,9 @@ def record_to_json(config, entity, rec: dict, exact: bool = False) -> dict:
         else:
             out[k] = to_json(f, v, exact)
     return out
+
+
+def masked(entity, rec: dict) -> dict:
+    """The record with encrypted fields' values replaced by "***" (for logs and outside systems)."""
+    secret = [f.id for f in entity.fields.values() if getattr(f, "encrypted", False) and rec.get(f.id) is not None]
+    return {**rec, **{k: "***" for k in secret}} if secret else rec

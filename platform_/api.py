@@ -44,7 +44,8 @@ def _engine_error(e: EngineError):
     status = next((s for cls, s in STATUS.items() if isinstance(e, cls)), 500)
     extra = {}
     if isinstance(e, Conflict) and e.current is not None and g.get("entity") is not None:
-        extra["current"] = record_json(runtime().config, g.entity, e.current)
+        current = runtime().store.visible(g.entity, g.actor, e.current) if g.get("actor") else {}
+        extra["current"] = record_json(runtime().config, g.entity, current)
     return error(status, e.code, e.message, getattr(e, "fields", None), **extra)
 
 
@@ -249,7 +250,8 @@ def run_transition(entity, rid, name):
         from engine.errors import ValidationFailed
         raise ValidationFailed({"comment": "a text"})
     result = runtime().workflows.execute(entity, rid, name, g.actor, comment=comment, version=_version(body))
-    out = {"status": result["status"], "record": record_json(runtime().config, e, result["record"])}
+    seen = runtime().store.visible(e, g.actor, result["record"])
+    out = {"status": result["status"], "record": record_json(runtime().config, e, seen)}
     if result["status"] == "pending_approval":
         approval = dict(result["approval"])
         approval.pop("record", None)
@@ -352,6 +354,8 @@ def sla_compliance(entity):
     """SLA compliance of an entity's records started between `from` and `to` (dates, `to` exclusive)."""
     import datetime as dt
 
+    import sqlalchemy as sa
+
     from engine import clock
     from engine.automation import sla
     from engine.db import reading
@@ -369,8 +373,11 @@ def sla_compliance(entity):
                 raise ValidationFailed({key: "a date YYYY-MM-DD"}) from None
     if not runtime().automation.has_sla(e.id):
         raise NotFound(f"{e.label_text()} has no SLA.")
+    t = store.table(e)
+    scope = store._scope(e, g.actor, t)
+    visible = sa.select(t.c.id).where(t.c.deleted_at.is_(None), *([scope] if scope is not None else []))
     with reading(runtime().engine) as conn:
-        items = sla.compliance(conn, e.id, bounds.get("from"), bounds.get("to"), clock.now())
+        items = sla.compliance(conn, e.id, bounds.get("from"), bounds.get("to"), clock.now(), visible)
     return jsonify({"items": items})
 
 
@@ -379,8 +386,9 @@ def audit_entries():
     """The audit trail (admin, auditor): `?entity=&record=&user=&action=&page=&per_page=`."""
     from engine import audit
     from engine.errors import ValidationFailed
-    if not g.actor.has_role("auditor"):
-        raise Forbidden("Only an administrator or an auditor may read the audit trail.")
+    reader = getattr(runtime().store.policy, "may_read_audit", None)
+    if not (g.actor.is_admin or (reader is not None and reader(g.actor))):
+        raise Forbidden("Only an administrator or a role named in access.yaml `audit_readers` may read the audit trail.")
     page, per_page = _page_args()
     ids = {}
     for key in ("record", "user"):

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 def dispatch(rt, settings, limit: int = 50) -> dict:
     """Send due outbox rows until none is left (or `limit` per round). Returns counts by status."""
     counts = {"sent": 0, "retry": 0, "dead": 0}
-    while True:
-        rows = outbox.claim(rt.engine, limit)
+    for _ in range(limit * 20):
+        rows = outbox.claim(rt.engine, 1)       # one at a time: a claim never outlives its lease unsent
         if not rows:
             return counts
         for row in rows:
@@ -41,10 +41,17 @@ def dispatch(rt, settings, limit: int = 50) -> dict:
                 counts["dead" if status == "dead" else "retry"] += 1
                 log.warning("outbox #%s (%s) failed, attempt %s: %s", row["id"], row["kind"], row["attempts"], e)
             else:
-                outbox.sent(rt.engine, row["id"])
+                outbox.sent(rt.engine, row)
                 counts["sent"] += 1
-        if len(rows) < limit:
-            return counts
+    return counts
+
+
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Refuse)
 
 
 def send_webhook(rt, row) -> None:
@@ -57,7 +64,7 @@ def send_webhook(rt, row) -> None:
         "X-CRM-Event": str(payload["body"].get("event")), "X-CRM-Delivery": str(row["id"]),
         "X-CRM-Signature": webhooks.signature(secret, body)})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with _NO_REDIRECTS.open(req, timeout=10) as resp:      # a redirect is a failure, never followed
             resp.read(1024)
     except urllib.error.HTTPError as e:
         raise RuntimeError(f"{payload['url']} answered HTTP {e.code}") from None

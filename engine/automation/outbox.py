@@ -55,29 +55,36 @@ def claim(engine, limit: int = 50) -> list[dict]:
         rows = conn.execute(sa.select(outbox).where(
             sa.or_(sa.and_(outbox.c.status == "pending", outbox.c.next_at <= now),
                    sa.and_(outbox.c.status == "sending", outbox.c.claimed_at < now - LEASE)))
-            .order_by(outbox.c.id).limit(limit)).mappings().all()
+            .order_by(outbox.c.id).limit(limit * 5)).mappings().all()
     won = []
     for r in rows:
+        if len(won) >= limit:
+            break
         with writing(engine) as conn:
             res = conn.execute(outbox.update().where(outbox.c.id == r["id"], outbox.c.status == r["status"],
                                                      outbox.c.attempts == r["attempts"])
                                .values(status="sending", claimed_at=now, attempts=r["attempts"] + 1))
         if res.rowcount == 1:
-            won.append({**r, "attempts": r["attempts"] + 1})
+            won.append({**r, "attempts": r["attempts"] + 1, "status": "sending", "claimed_at": now})
     return won
 
 
-def sent(engine, row_id: int) -> None:
+def _mine(row: dict):
+    """The row is still ours: claimed by us, not reclaimed by another dispatcher after our lease."""
+    return sa.and_(outbox.c.id == row["id"], outbox.c.status == "sending", outbox.c.claimed_at == row["claimed_at"],
+                   outbox.c.attempts == row["attempts"])
+
+
+def sent(engine, row: dict) -> None:
     with writing(engine) as conn:
-        conn.execute(outbox.update().where(outbox.c.id == row_id)
-                     .values(status="sent", sent_at=clock.now(), last_error=None))
+        conn.execute(outbox.update().where(_mine(row)).values(status="sent", sent_at=clock.now(), last_error=None))
 
 
 def failed(engine, row: dict, error: str) -> str:
     """Schedule a retry, or give up after MAX_ATTEMPTS. Returns the new status."""
     status = "dead" if row["attempts"] >= MAX_ATTEMPTS else "pending"
     with writing(engine) as conn:
-        conn.execute(outbox.update().where(outbox.c.id == row["id"]).values(
+        conn.execute(outbox.update().where(_mine(row)).values(
             status=status, last_error=error[:2000], next_at=clock.now() + backoff(row["attempts"])))
     return status
 

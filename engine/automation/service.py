@@ -46,7 +46,7 @@ class Automation:
                            (events.record_updated, self._updated), (events.record_transitioned, self._transitioned),
                            (events.record_deleted, self._deleted), (events.record_restored, self._restored)]
         for signal, fn in self._receivers:
-            signal.connect(fn, weak=False)
+            signal.connect(fn, priority=50)
         if self.auto.calendars:
             rules.set_calendar_provider(self._provide_calendar)
         rules.set_aggregate_provider(self._monthly_sums)
@@ -204,14 +204,16 @@ class Automation:
         for row in timers.running(conn, entity.id, record["id"]):
             timers.cancel(conn, entity.id, record["id"], row["name"])
         webhooks.fan_out(conn, "deleted", entity.id, record["id"],
-                         values.record_to_json(self.config, entity, {**record, "deleted_at": clock.now()}))
+                         values.record_to_json(self.config, entity, values.masked(entity, {**record,
+                                                                                             "deleted_at": clock.now()})))
 
     def _after_change(self, conn, entity, record, event):
         if entity.id in self._holiday_entities:
             self._holidays_changed(entity.id)
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
-        webhooks.fan_out(conn, event, entity.id, record["id"], values.record_to_json(self.config, entity, record))
+        webhooks.fan_out(conn, event, entity.id, record["id"],
+                         values.record_to_json(self.config, entity, values.masked(entity, record)))
 
     def _log_assignment(self, conn, entity, record, got, actor):
         rule, uid = got
@@ -337,7 +339,7 @@ class Automation:
         self.plan_schedules(now)
         handlers = {"workflow": self._fire_workflow, "sla_warn": self._fire_sla, "sla_breach": self._fire_sla,
                     "schedule": self._fire_schedule}
-        result = timers.fire_due(self.store.engine, handlers, now)
+        result = timers.fire_due(self.store.engine, handlers, now, lock=self._lock_record)
         try:
             from ..approvals import escalate_overdue
             with clock.frozen(now):
@@ -345,6 +347,14 @@ class Automation:
         except Exception:  # noqa: BLE001 - logged; the next sweep tries again
             log.exception("approval escalation failed")
         return result
+
+    def _lock_record(self, conn, row) -> None:
+        """Lock the timer's record before the timer row (PostgreSQL; SQLite writers queue anyway)."""
+        entity = self.config.entities.get(row["entity"])
+        if entity is None or conn.dialect.name != "postgresql":
+            return
+        t = self.store.table(entity)
+        conn.execute(sa.select(t.c.id).where(t.c.id == row["record_id"]).with_for_update())
 
     def plan_schedules(self, now: dt.datetime) -> int:
         """A running timer for the next run of every scheduled rule that has none (catch-up: a run

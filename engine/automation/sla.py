@@ -138,6 +138,9 @@ def store_clocks(conn, entity_id: str, record_id: int, spec_id: str, states: lis
         if st.met_late and breached_at is None:
             breached_at = st.met_at
         warned_at = old["warned_at"] if old else None
+        if old and (old["started_at"] != st.started_at or (st.warn_at and old["warn_at"] and st.warn_at > old["warn_at"]
+                                                          and (warned_at is None or warned_at < st.warn_at))):
+            warned_at = None                # restarted (reopened) or moved later: warn again when it comes
         vals = dict(policy=st.policy, target_seconds=st.target_seconds, started_at=st.started_at, due_at=st.due_at,
                     warn_at=st.warn_at, paused=st.paused, met_at=st.met_at, breached_at=breached_at,
                     warned_at=warned_at, updated_at=now)
@@ -220,11 +223,14 @@ def summary(conn, entity_id: str, ids, now: dt.datetime) -> dict:
     return out
 
 
-def compliance(conn, entity_id: str, since: dt.datetime | None, until: dt.datetime | None, now: dt.datetime) -> list:
+def compliance(conn, entity_id: str, since: dt.datetime | None, until: dt.datetime | None, now: dt.datetime,
+               records=None) -> list:
     """Per SLA and target, for clocks started in [since, until): how many were met in time, breached,
     are still open, and the share met in time of those decided (for reports)."""
     c = sla_clocks.c
     conds = [c.entity == entity_id]
+    if records is not None:                      # a SELECT of the record ids the reader may see
+        conds.append(c.record_id.in_(records))
     if since is not None:
         conds.append(c.started_at >= since)
     if until is not None:

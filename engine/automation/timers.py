@@ -64,7 +64,7 @@ def running(conn, entity: str, record_id: int) -> list[dict]:
 
 
 def fire_due(engine, handlers: dict, now: dt.datetime | None = None, batch: int = 1000,
-             per_transaction: int = 50) -> SweepResult:
+             per_transaction: int = 20, lock=None) -> SweepResult:
     """Fire everything due at `now`. handlers: kind -> fn(conn, timer_row, now). Timers are fired
     `per_transaction` to a transaction, each inside its own savepoint: a failing effect rolls back
     alone (and is retried later) while the commit cost is shared."""
@@ -77,37 +77,42 @@ def fire_due(engine, handlers: dict, now: dt.datetime | None = None, batch: int 
                                                        timers.c.id > after)
                                .order_by(timers.c.id).limit(batch)).mappings().all()
         for i in range(0, len(due), per_transaction):
-            _fire_chunk(engine, handlers, [dict(r) for r in due[i:i + per_transaction]], now, result)
+            _fire_chunk(engine, handlers, [dict(r) for r in due[i:i + per_transaction]], now, result, lock)
         if len(due) < batch:
             return result
         after = due[-1]["id"]
 
 
-def _fire_chunk(engine, handlers, rows, now, result) -> None:
+def _fire_chunk(engine, handlers, rows, now, result, lock=None) -> None:
+    """`lock(conn, row)` takes the timer's record lock first, so a sweep and a user's change of the
+    record lock in the same order (record, then its timers) and cannot deadlock."""
     failures, fired = [], []
     try:
         with clock.frozen(now), writing(engine) as conn:
             for row in rows:
                 sp = conn.begin_nested()
                 try:
-                    res = conn.execute(timers.update().where(timers.c.id == row["id"], timers.c.status == "running")
-                                       .values(status="fired", fired_at=now, attempts=row["attempts"] + 1))
+                    if lock is not None:
+                        lock(conn, row)
+                    res = conn.execute(timers.update().where(
+                        timers.c.id == row["id"], timers.c.status == "running", timers.c.due_at <= now)
+                        .values(status="fired", fired_at=now, attempts=row["attempts"] + 1))
                     if res.rowcount != 1:
-                        sp.rollback()                 # another sweeper took it
+                        sp.rollback()                 # another sweeper took it, or it was moved later
                         continue
-                    handler = handlers.get(row["kind"] or "workflow")
+                    fresh = dict(conn.execute(sa.select(timers).where(timers.c.id == row["id"])).mappings().one())
+                    handler = handlers.get(fresh["kind"] or "workflow")
                     if handler is not None:
-                        handler(conn, row, now)
+                        handler(conn, fresh, now)     # the payload as it is now, not as first read
                     sp.commit()
                     fired.append(row)
                 except Exception as e:  # noqa: BLE001 - a timer's failure must not stop the others
                     if sp.is_active:
                         sp.rollback()
                     failures.append((row, e))
-    except Exception as e:  # noqa: BLE001 - the commit itself failed: nothing of this chunk happened
-        log.exception("a chunk of %d timers could not be committed", len(rows))
-        failures = [(r, e) for r in rows]
-        fired = []
+    except Exception:  # noqa: BLE001 - the transaction failed: nothing of this chunk happened, all stay due
+        log.exception("a chunk of %d timers could not be committed; they stay due for the next sweep", len(rows))
+        return
     for row, e in failures:
         log.error("timer %s (%s) failed: %s", row["id"], row["name"], e)
         _failed(engine, row, now, f"{type(e).__name__}: {e}")
@@ -127,8 +132,8 @@ def _fire_chunk(engine, handlers, rows, now, result) -> None:
 def _failed(engine, row, now, error):
     attempts = row["attempts"] + 1
     status = "failed" if attempts >= MAX_ATTEMPTS else "running"
-    with writing(engine) as conn:
-        conn.execute(timers.update().where(timers.c.id == row["id"]).values(
+    with writing(engine) as conn:                      # only a timer still waiting (its flip was rolled back)
+        conn.execute(timers.update().where(timers.c.id == row["id"], timers.c.status == "running").values(
             status=status, attempts=attempts, last_error=error[:2000],
             due_at=now + dt.timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))))
 

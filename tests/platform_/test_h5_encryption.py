@@ -80,3 +80,24 @@ def test_h5_keys_rotate_moves_values_to_the_new_key(pack, monkeypatch):
     assert pack("GET", f"/customer/{c['id']}")[1]["bank_account"] == BANK
     r = pack.app.test_cli_runner().invoke(args=["crm", "keys", "rotate"])
     assert "re-encrypted 0" in r.output
+
+
+def test_h5_no_plain_copy_in_the_audit_log_webhooks_or_backups(pack, tmp_path):
+    import json as _json
+    import zipfile
+
+    from engine import audit
+    s, c = pack("POST", "/customer", {"name": "Copy Co", "email": "cc@example.com", "bank_account": BANK})
+    entry = audit.entries(pack.rt.engine, entity="customer", record_id=c["id"])["items"][0]
+    assert entry["changes"]["bank_account"] == [None, "***"]
+    assert pack("POST", "/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["customer.updated"],
+                                      "secret": "s3cret-secret"})[0] == 201
+    pack("PATCH", f"/customer/{c['id']}", {"name": "Copy Co 2"})
+    from engine.automation.tables import outbox
+    with pack.rt.engine.connect() as conn:
+        payloads = [r.payload for r in conn.execute(sa.select(outbox.c.payload))]
+    assert payloads and all(BANK not in _json.dumps(p) for p in payloads)
+    r = pack.app.test_cli_runner().invoke(args=["crm", "backup", str(tmp_path / "b.zip")])
+    assert r.exit_code == 0, r.output
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        assert all(BANK not in z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".jsonl"))
