@@ -7,6 +7,7 @@ import warnings
 from flask import Flask
 
 import platform_.saved_views  # noqa: F401  (its table joins the system metadata)
+import platform_.signin  # noqa: F401  (sign-in attempts, ditto)
 
 from platform_.settings import load_settings
 

@@ -12,8 +12,8 @@ audit_readers: [auditor]  # roles that read the audit trail, besides administrat
 ```
 
 A user with several roles gets the widest of them: a row is visible if any role lets them see it,
-a field if any role shows it. Administrators see everything. `team`: records owned by the user or
-by any user of the same team (`sys_user.team`). The scope becomes a WHERE clause of every query
+a field if any role shows it. Administrators see everything. `team`: records owned by the user, by
+any user of the same team (`sys_user.team`) or by anyone who reports to the user (`sys_user.manager`). The scope becomes a WHERE clause of every query
 the store runs (lists, reads, writes, lookups), so a record out of scope is 404 on every path.
 """
 from __future__ import annotations
@@ -142,8 +142,10 @@ class AccessPolicy(AdminDeletesOnly):
             return sa.false()
         if kind == "own":
             return table.c.owner == actor.id
-        mates = sa.select(users.c.id).where(users.c.team.is_not(None), users.c.team == sa.select(users.c.team).where(
-            users.c.id == actor.id).scalar_subquery())
+        mates = sa.select(users.c.id).where(sa.or_(
+            sa.and_(users.c.team.is_not(None),
+                    users.c.team == sa.select(users.c.team).where(users.c.id == actor.id).scalar_subquery()),
+            users.c.manager == actor.id))            # the same team, and the people who report to the user
         return sa.or_(table.c.owner == actor.id, table.c.owner.in_(mates))
 
     def may_read_audit(self, actor) -> bool:

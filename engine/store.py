@@ -415,6 +415,11 @@ class RecordStore:
                 incoming[key] = values.coerce(f, raw)
             except ValueError as e:
                 errors[key] = str(e)
+                continue
+            problem = self._missing_file(f, incoming[key], (current or {}).get(key))
+            if problem:
+                errors[key] = problem
+                del incoming[key]
         merged = {f.id: None for f in entity.stored_fields}
         if current:
             merged.update({k: v for k, v in current.items() if k in merged})
@@ -517,6 +522,14 @@ class RecordStore:
             except ValueError as e:
                 errors[f.id] = f"computed value: {e}"
 
+    def _missing_file(self, f: Field, value, current) -> str | None:
+        """An attachment value must name a file the attachment store holds (unchanged values pass)."""
+        if f.value_type != "attachment" or not value or self.attachments is None or value == current:
+            return None
+        if not self.attachments.path(value["sha256"]).exists():
+            return "no uploaded file has this sha256: upload the file first (content_base64)"
+        return None
+
     def _prepare_rows(self, conn, entity, f: Field, raw, actor):
         errors = {}
         if not isinstance(raw, list):
@@ -541,6 +554,10 @@ class RecordStore:
                     out[key] = values.coerce(cf, v)
                 except ValueError as e:
                     errors[f"{f.id}.{i}.{key}"] = str(e)
+                    continue
+                problem = self._missing_file(cf, out[key], None)
+                if problem:
+                    errors[f"{f.id}.{i}.{key}"] = problem
             for cf in child.user_fields:
                 out.setdefault(cf.id, None)
                 if out[cf.id] is None and cf.default is not None and not cf.computed:

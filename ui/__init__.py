@@ -13,13 +13,12 @@ def init_ui(app: Flask) -> None:
     from flask_htmx import HTMX
     from flask_wtf.csrf import CSRFProtect
 
-    from . import i18n, web
+    from . import i18n, security, web
     from . import automation, forms, inbox, lists, records, shell  # noqa: F401  (routes register on web.bp)
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form left open all day still saves
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    security.configure_cookies(app)
     directory = i18n.compile_catalogs()
     Babel(app, locale_selector=i18n.babel_locale, default_translation_directories=str(directory))
     HTMX(app)

@@ -69,8 +69,8 @@ def fmt(f: Field, v, lang: str = "en", titles: dict | None = None, users: dict |
 
 
 def badge(text: str, color: str | None) -> Markup:
-    style = f' style="--badge:{escape(color)}"' if color and all(c.isalnum() or c in "#" for c in color) else ""
-    return Markup(f'<span class="badge"{style}>{escape(text)}</span>')
+    attr = f' data-color="{escape(color)}"' if color and all(c.isalnum() or c in "#" for c in color) else ""
+    return Markup(f'<span class="badge"{attr}>{escape(text)}</span>')  # ui.js applies the colour (CSP)
 
 
 def to_input(f: Field, v):

@@ -122,9 +122,12 @@ def _attachment_input(f: Field):
     if upload is not None and upload.filename:
         data = upload.read()
         try:
-            return runtime().attachments.put(upload.filename, data, upload.mimetype, f.max_size_mb)
+            ref = runtime().attachments.put(upload.filename, data, upload.mimetype, f.max_size_mb)
         except ValueError as e:
             return {"_error": str(e)}
+        from .files import remember_upload
+        remember_upload(ref["sha256"])      # the form shown again links the file before it is saved
+        return ref
     if request.form.get("_remove_" + f.id):
         return ""
     kept = request.form.get("_att_" + f.id)
@@ -324,7 +327,7 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                 link_titles[f.id] = inputs["_lk_" + f.id]
             else:
                 try:
-                    link_titles[f.id] = store().titles(f.to, [inputs[f.id]]).get(int(inputs[f.id]), "")
+                    link_titles[f.id] = store().titles(f.to, [inputs[f.id]], actor()).get(int(inputs[f.id]), "")
                 except (ValueError, EngineError):
                     link_titles[f.id] = ""
     child_links = {}

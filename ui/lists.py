@@ -134,7 +134,7 @@ def list_view(entity):
     for spec in filter_specs(e, lng):
         if spec["kind"] == "link" and args.get(spec["param"]):
             try:
-                link_titles[spec["param"]] = store().titles(spec["f"].to, [args.get(spec["param"])])
+                link_titles[spec["param"]] = store().titles(spec["f"].to, [args.get(spec["param"])], actor())
             except (ValueError, EngineError):
                 pass
     views = saved_views.list_views(runtime().engine, current_user.actor.id, e.id)
@@ -171,7 +171,7 @@ def canonical_args(entity: Entity, args: MultiDict) -> MultiDict:
 def save_view(entity):
     e = entity_or_404(entity)
     name = (request.form.get("name") or "").strip()
-    query = request.form.get("query") or ""
+    query = _clean_query(request.form.get("query"))
     if not name:
         flash(_("Give the view a name."), "error")
     else:
@@ -206,8 +206,8 @@ def bulk(entity):
     e = entity_or_404(entity)
     action = request.form.get("action")
     ids = _selected_ids()
-    back = url_for("ui.list_view", entity=e.id) + ("?" + request.form["query"] if request.form.get("query") else "")
-    back = back if back.startswith("/") else "/"
+    query = _clean_query(request.form.get("query"))
+    back = url_for("ui.list_view", entity=e.id) + ("?" + query if query else "")
     if action == "export":
         return export_csv(e, ids, MultiDict(_parse_qs(request.form.get("query") or "")))
     if not ids:
@@ -242,6 +242,11 @@ def _parse_qs(query: str):
     return parse_qsl(query, keep_blank_values=False)
 
 
+def _clean_query(query: str | None) -> str:
+    """A list query from a form, re-encoded: whatever it held (CR, LF, '#', '//'), it stays a query string."""
+    return urlencode(_parse_qs(query or ""))
+
+
 def export_csv(e: Entity, ids: list[int], args: MultiDict):
     lng = lang()
     a = actor()
@@ -273,17 +278,16 @@ def export_csv(e: Entity, ids: list[int], args: MultiDict):
                     headers={"Content-Disposition": f'attachment; filename="{e.id}.csv"'})
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(\.[0-9]+)?( ?%)?")
+
+
 def _csv_safe(text: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", "").replace(" %", ""))
-        return True
-    except ValueError:
-        return False
+    """Keep spreadsheet programs from running a cell as a formula: a cell starting with = + - @,
+    TAB or CR gets a leading ' (a plain signed number such as -1,234.50 stays a number)."""
+    if text[:1] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 # ---- link lookup (autocomplete) ------------------------------------------------------------

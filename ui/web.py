@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -17,9 +18,9 @@ from engine.db import reading
 from engine.errors import BadRequest, Forbidden, NotFound
 from engine.model import label_of
 from engine.systables import users
-from platform_.auth import actor_from_row
+from platform_.auth import actor_from_row, session_epoch
 
-from . import display, i18n
+from . import display, i18n, security
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,17 @@ login_manager.login_message = None
 
 
 class User(UserMixin):
-    """A signed-in person: the engine's Actor plus the language they chose (None: not chosen)."""
+    """A signed-in person: the engine's Actor plus the language they chose (None: not chosen).
 
-    def __init__(self, actor: Actor, lang: str | None):
-        self.actor, self.lang = actor, lang
+    `get_id()` — what the session and the remember-me cookie keep — is "<user id>:<session epoch>",
+    so bumping the user's epoch (sign-out, disabling) ends every copy of either server-side."""
+
+    def __init__(self, actor: Actor, lang: str | None, epoch: int = 0):
+        self.actor, self.lang, self.epoch = actor, lang, epoch
         self.id = str(actor.id)
+
+    def get_id(self) -> str:
+        return f"{self.actor.id}:{self.epoch}"
 
     @property
     def display_name(self) -> str:
@@ -51,12 +58,20 @@ def load_user_row(user_id):
         return conn.execute(sa.select(users).where(users.c.id == uid, users.c.active.is_(True))).mappings().first()
 
 
+def user_from_row(row) -> User:
+    return User(actor_from_row(row), i18n.normalize(row["language"]), session_epoch(row))
+
+
 @login_manager.user_loader
-def _load_user(user_id):
-    row = load_user_row(user_id)
-    if row is None:
+def _load_user(session_id):
+    """The user of a session or remember-me cookie made in the user's current epoch; else nobody."""
+    uid, sep, epoch = str(session_id or "").partition(":")
+    if not sep or not epoch.isdigit():
+        return None                  # a cookie from before sessions carried their epoch
+    row = load_user_row(uid)
+    if row is None or session_epoch(row) != int(epoch):
         return None
-    return User(actor_from_row(row), i18n.normalize(row["language"]))
+    return user_from_row(row)
 
 
 def runtime():
@@ -105,9 +120,19 @@ def entity_or_404(name: str):
 
 
 def safe_next(target: str | None, default: str) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """`target` when it is a path on this site, else `default`.
+
+    Only a relative path starting with one "/" is honoured; browsers drop TAB, CR and LF inside a
+    URL and read "\\" as "/", so "/\t/evil.example" or "/\\evil.example" would leave the site: any
+    control character or backslash sends the user to `default`."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 # ---- per request ------------------------------------------------------------------------
@@ -137,11 +162,7 @@ def set_user_language(user_id, code: str) -> None:
 
 @bp.after_app_request
 def _headers(resp):
-    if not request.path.startswith("/api/"):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
-    return resp
+    return security.add_security_headers(resp)
 
 
 @bp.app_context_processor
@@ -194,12 +215,13 @@ def _wants_json() -> bool:
 
 def register_error_pages(app) -> None:
     titles = {400: lambda: _("Bad request"), 403: lambda: _("Not allowed"), 404: lambda: _("Not found"),
-              405: lambda: _("Not allowed"), 500: lambda: _("Something went wrong"),
-              503: lambda: _("Unavailable")}
+              405: lambda: _("Not allowed"), 413: lambda: _("Too large"), 429: lambda: _("Too many attempts"),
+              500: lambda: _("Something went wrong"), 503: lambda: _("Unavailable")}
 
     def page(code: int, message: str | None = None):
         if _wants_json():
-            return jsonify({"error": {"code": {404: "not_found", 403: "forbidden", 405: "method_not_allowed"}
+            return jsonify({"error": {"code": {404: "not_found", 403: "forbidden", 405: "method_not_allowed",
+                                               413: "too_large"}
                                       .get(code, "error"), "message": message or str(code)}}), code
         title = titles.get(code, titles[500])()
         return render("error.html", status=code, code=code, title=title, message=message)
@@ -226,6 +248,8 @@ def register_error_pages(app) -> None:
             return page(404, _("There is nothing at this address."))
         if e.code == 403:
             return page(403, _("You may not open this page."))
+        if e.code == 413:
+            return page(413, _("The request is larger than the limit of %(mb)s MB.", mb=security.max_request_mb()))
         if e.code and e.code < 500:
             return page(e.code, e.description if e.code != 405 else _("This action is not allowed here."))
         return page(e.code or 500, _("The server could not handle this request. It has been logged."))

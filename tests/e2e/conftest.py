@@ -97,8 +97,11 @@ def browser(chromium_path):
 @pytest.fixture
 def page(browser, live):
     base = live[0]
+    # bypass_csp: Playwright's wait_for_function evaluates its string predicate with eval in the page,
+    # which the app's Content-Security-Policy forbids; tests/ui/test_security_web.py drives the UI
+    # with the policy enforced.
     ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US",
-                              extra_http_headers={"Accept-Language": "en"})
+                              extra_http_headers={"Accept-Language": "en"}, bypass_csp=True)
     ctx.set_default_timeout(10_000)
     pg = ctx.new_page()
     errors = []

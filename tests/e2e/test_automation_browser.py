@@ -69,7 +69,8 @@ def sla_world(live):
 
 def open_page(browser, base, lang="en"):
     ctx = browser.new_context(viewport=VIEWPORT, locale="en-US" if lang == "en" else "zh-CN",
-                              extra_http_headers={"Accept-Language": lang})
+                              extra_http_headers={"Accept-Language": lang},
+                              bypass_csp=True)      # wait_for_function evals in the page; the CSP forbids eval
     ctx.set_default_timeout(10_000)
     pg = ctx.new_page()
     pg.js_errors = []

@@ -9,11 +9,14 @@ from tests.conftest import ROOT
 def crm(make_app):
     app, token, _ = make_app(ROOT / "config")
     rt = app.extensions["crm"]
-    people = {"sales": ["sales"], "boss": ["sales_manager"], "cfo": ["finance"], "ship": ["logistics"],
+    people = {"boss": ["sales_manager"], "sales": ["sales"], "cfo": ["finance"], "ship": ["logistics"],
               "agent": ["service_agent"]}
     tokens = {"admin": token}
+    ids = {}
     for name, roles in people.items():
-        auth.create_user(rt.engine, name, f"{name}-Passw0rd", roles)
+        # the sales rep reports to the manager (row scope `team` covers one's reports)
+        ids[name] = auth.create_user(rt.engine, name, f"{name}-Passw0rd", roles,
+                                     manager=ids.get("boss") if name != "boss" else None)
         tokens[name] = auth.create_token(rt.engine, name)
     client = app.test_client()
 

@@ -108,3 +108,47 @@ def test_h4_the_web_ui_leaves_hidden_fields_out(org):
     assert not re.search(r'name="amount"', form)
     listing = sid.get("/e/contract").get_data(as_text=True)
     assert "98765" not in listing and "98,765" not in listing
+
+
+def test_h4_hidden_fields_leak_through_no_side_door(org):
+    _, cust = org("admin", "POST", "/customer", {"name": "Door Co", "email": "d@example.com"})
+    _, k = org("admin", "POST", "/contract", {"name": "Door deal", "customer": cust["id"], "amount": 4242424})
+    s, body = org("sid", "PATCH", f"/contract/{k['id']}", {"notes": "x", "version": k["version"] + 9})
+    assert s == 409 and "amount" not in body["error"]["current"]              # the conflict's current record
+    s, body = org("sid", "GET", "/contract?amount__gte=1000000")
+    assert s == 400 and "amount" in body["error"]["message"]                  # no filtering by what one cannot see
+    assert org("sid", "GET", "/contract?sort=-amount")[0] == 400
+    assert org("admin", "GET", "/contract?amount__gte=1000000")[1]["total"] == 1
+
+
+def test_h3_an_approver_reads_while_asked_but_never_writes(org):
+    from platform_ import auth
+    rt = org.app.extensions["crm"]
+    eng = rt.engine
+    ann_tok = auth.create_token(eng, "ann")
+    client = org.app.test_client()
+
+    def as_ann(method, path, body=None):
+        r = client.open("/api/v1" + path, method=method, json=body, headers={"Authorization": f"Bearer {ann_tok}"})
+        return r.status_code, r.get_json(silent=True)
+    _, cust = as_ann("POST", "/customer", {"name": "Approval Co", "email": "ap@example.com"})
+    s, k = as_ann("POST", "/contract", {"name": "Needs a yes", "customer": cust["id"], "amount": 90000,
+                                        "start_date": "2027-01-01", "end_date": "2027-12-31"})
+    assert s == 201
+    assert org("mia", "GET", f"/contract/{k['id']}")[0] == 404                # other team, nothing asked yet
+    assert as_ann("POST", f"/contract/{k['id']}/transitions/submit", {})[0] == 200
+    assert as_ann("POST", f"/contract/{k['id']}/transitions/approve", {})[0] == 202
+    assert org("mia", "GET", f"/contract/{k['id']}")[0] == 200                # asked to approve: may read
+    s, body = org("mia", "PATCH", f"/contract/{k['id']}", {"amount": 1})
+    assert s == 404                                                           # ... but never write
+    assert org("admin", "GET", f"/contract/{k['id']}")[1]["amount"] == 90000
+    task = next(t for t in org("mia", "GET", "/approvals")[1]["items"] if t["record_id"] == k["id"])
+    assert org("mia", "POST", f"/approvals/{task['id']}/approve", {})[0] == 200
+    assert org("mia", "GET", f"/contract/{k['id']}")[0] == 404                # decided: no longer in scope
+
+
+def test_h3_a_typed_in_link_id_does_not_reveal_a_name(org):
+    from tests.ui.conftest import Client
+    _, a = org("ann", "POST", "/customer", {"name": "Secret Prospect Ltd", "email": "sp@example.com"})
+    cy = Client(org.app, "cy", "cy-Passw0rd!")
+    assert "Secret Prospect" not in cy.get(f"/e/contact?customer={a['id']}").get_data(as_text=True)

@@ -90,12 +90,43 @@
     if (i < 0) text.focus(); else picks[i].focus();
   });
 
-  // select all rows of a list
+  // select all rows of a list (data-select-all="<checkbox name>", default ids)
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("[data-select-all]")) {
-      document.querySelectorAll("input[name=ids]").forEach(function (c) { c.checked = e.target.checked; });
+      var name = e.target.getAttribute("data-select-all") || "ids";
+      document.querySelectorAll("input[name=" + CSS.escape(name) + "]").forEach(function (c) {
+        c.checked = e.target.checked;
+      });
     }
   });
+
+  // A live search box asks while typing; its "change" (on blur) would ask again: keep it from the form.
+  // (Done here rather than as an hx-trigger filter: the CSP allows no eval, so htmx runs without it.)
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-live-search]")) e.stopPropagation();
+  }, true);
+
+  // An empty link picker shows its first choices when it gets the focus.
+  document.addEventListener("focusin", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("[data-link-text]") && t.value === "") t.dispatchEvent(new Event("lookupFocus"));
+  });
+
+  // Colours from the config (badges, stages) arrive as data-color: the CSP forbids style attributes.
+  function paint(root) {
+    if (!root || !root.querySelectorAll) return;
+    var els = Array.prototype.slice.call(root.querySelectorAll("[data-color]"));
+    if (root.matches && root.matches("[data-color]")) els.push(root);
+    els.forEach(function (el) {
+      el.style.setProperty(el.classList.contains("stage") ? "--stage" : "--badge", el.getAttribute("data-color"));
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { paint(document); });
+  } else {
+    paint(document);
+  }
+  document.addEventListener("htmx:load", function (e) { paint(e.detail && e.detail.elt); });
 
   function closeDialog() {
     var d = document.getElementById("dialog");
