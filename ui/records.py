@@ -3,6 +3,7 @@ linking here, a timeline, the workflow's stage bar and transitions, quick action
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -54,6 +55,32 @@ def approval_event_label(event: str) -> str:
             "approval_withdrawn": _("withdrawn"), "approval_escalated": _("escalated")}.get(event, event)
 
 
+def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[dict]:
+    """The record's field changes from the audit trail (H6), without fields the reader may not see
+    and without the state (the workflow history shows it)."""
+    from engine import audit
+    hidden = store().hidden_fields(entity, actor())
+    state = entity.state_field.id if entity.state_field is not None else None
+    out = []
+    for entry in audit.entries(runtime().engine, entity=entity.id, record_id=rec["id"], action="update",
+                               per_page=limit)["items"]:
+        parts = []
+        for fid, (before, after) in (entry["changes"] or {}).items():
+            f = entity.fields.get(fid)
+            if f is None or fid in hidden or fid == state or f.type == "table":
+                continue
+            parts.append(f"{f.label_text(lng)}: {_short(before)} → {_short(after)}")
+        if parts:
+            out.append({"at": entry["at"], "kind": _("Changed"), "title": "; ".join(parts[:4])
+                        + (" …" if len(parts) > 4 else ""), "href": None, "who": entry["user"], "text": ""})
+    return out
+
+
+def _short(value) -> str:
+    text = "∅" if value in (None, "") else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: str) -> list[dict]:
     """Related records by their date, workflow history and the record's own creation and last
     change, newest first."""
@@ -83,14 +110,21 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                         at = None
                 src, dst = h.get("from_state"), h.get("to_state")
                 event = h.get("event") or "transition"
-                if event in ("transition", "rejected"):
+                text = h.get("comment") or ""
+                if event in ("transition", "rejected", "migrated"):
                     kind, title = _("Status"), f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}"
+                elif event == "assigned":          # an assignment rule chose the user: "rule → user #id"
+                    m = re.search(r"user #(\d+)", text)
+                    kind, title, text = _("Assigned"), names.get(int(m.group(1)), text) if m else text, ""
+                elif event == "email":
+                    kind, title, text = _("E-mail"), text, ""
                 else:  # approval events leave the state as it is: say what happened instead
                     kind, title = _("Approval"), approval_event_label(event)
                 items.append({"at": at, "kind": kind, "title": title, "href": None, "who": h.get("username"),
-                              "text": h.get("comment") or ""})
+                              "text": text})
         except EngineError:
             pass
+    items += field_history(entity, rec, lng)
     items.append({"at": rec.get("created_at"), "kind": _("Created"), "title": "", "href": None,
                   "who": names.get(rec.get("created_by")), "text": ""})
     if rec.get("updated_at") and rec.get("version", 1) > 1:
