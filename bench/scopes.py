@@ -16,7 +16,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,27 +31,17 @@ def main():
     args = ap.parse_args()
     import logging
     logging.disable(logging.CRITICAL)
-    import sqlalchemy as sa
 
     from engine.access import AccessPolicy
     from engine.actor import Actor
-    from engine.db import make_engine
     from engine.loader import load_config
     from engine.migrator import Migrator
     from engine.query import ListRequest
     from engine.store import RecordStore
     from engine.systables import users
 
-    tmp = tempfile.mkdtemp(prefix="crm-bench-")
-    url, schema = args.database_url or f"sqlite:///{tmp}/scopes.db", None
-    if url.startswith("postgresql"):
-        import uuid
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin_eng = make_engine(url, isolation_level="AUTOCOMMIT")
-        with admin_eng.connect() as c:
-            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-    eng = make_engine(url)
+    from bench._db import throwaway
+    eng, cleanup = throwaway(args.database_url, "scopes")
     cfg = load_config(ROOT / "config")
     m = Migrator(eng, cfg)
     m.apply()
@@ -88,10 +77,7 @@ def main():
         a, s = timed(admin, req), timed(sales, req)
         out[f"{name}_admin_ms"], out[f"{name}_scoped_ms"], out[f"{name}_ratio"] = round(a, 2), round(s, 2), round(s / a, 2)
         print(f"{name}: admin {a:.2f} ms, salesperson (team scope) {s:.2f} ms, ratio {s / a:.2f}")
-    eng.dispose()
-    if schema:
-        with admin_eng.connect() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    cleanup()
     print(json.dumps(out))
 
 

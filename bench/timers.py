@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +33,6 @@ def main():
 
     from engine import clock
     from engine.automation.service import Automation
-    from engine.db import make_engine
     from engine.loader import load_config
     from engine.migrator import Migrator
     from engine.policy import AdminDeletesOnly
@@ -42,16 +40,8 @@ def main():
     from engine.store import RecordStore
     from engine.wftables import notifications, timers
 
-    tmp = tempfile.mkdtemp(prefix="crm-bench-")
-    url, schema = args.database_url or f"sqlite:///{tmp}/timers.db", None
-    if url.startswith("postgresql"):          # a throw-away schema, dropped at the end
-        import uuid
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-    eng = make_engine(url)
+    from bench._db import throwaway
+    eng, cleanup = throwaway(args.database_url, "timers")
     cfg = load_config(ROOT / "config")
     m = Migrator(eng, cfg)
     m.apply()
@@ -95,10 +85,7 @@ def main():
     again = auto.sweep()
     assert again.fired == 0
     auto.close()
-    eng.dispose()
-    if schema:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    cleanup()
     out = {"timers": args.timers, "database": eng.dialect.name,
            "fired_per_s": round(args.timers / sweep_s, 1), "select_rows_per_s": round(args.timers / select_s, 1),
            "ratio": round(sweep_s / select_s, 1)}
