@@ -60,6 +60,7 @@ def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[
     and without the state (the workflow history shows it)."""
     from engine import audit
     hidden = store().hidden_fields(entity, actor())
+    names = user_names()
     state = entity.state_field.id if entity.state_field is not None else None
     out = []
     for entry in audit.entries(runtime().engine, entity=entity.id, record_id=rec["id"], action="update",
@@ -69,15 +70,27 @@ def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[
             f = entity.fields.get(fid)
             if f is None or fid in hidden or fid == state or f.type == "table":
                 continue
-            parts.append(f"{f.label_text(lng)}: {_short(before)} → {_short(after)}")
+            parts.append(f"{f.label_text(lng)}: {_shown(f, before, names, lng)} → {_shown(f, after, names, lng)}")
         if parts:
             out.append({"at": entry["at"], "kind": _("Changed"), "title": "; ".join(parts[:4])
-                        + (" …" if len(parts) > 4 else ""), "href": None, "who": entry["user"], "text": ""})
+                        + (" …" if len(parts) > 4 else ""), "href": None,
+                        "who": names.get(entry["user_id"]) or entry["user"], "text": ""})
     return out
 
 
-def _short(value) -> str:
-    text = "∅" if value in (None, "") else str(value)
+def _shown(f, value, names: dict, lng: str) -> str:
+    """A logged value as a reader sees it: option labels, user names, shortened text."""
+    if value in (None, ""):
+        return "∅"
+    if f.value_type == "select":
+        opt = next((o for o in f.options if o.value == value), None)
+        text = label_of(opt.label, lng, str(value)) if opt else str(value)
+    elif f.value_type == "user":
+        text = names.get(value) or f"#{value}"
+    elif f.value_type == "boolean":
+        text = _("Yes") if value else _("No")
+    else:
+        text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
 
@@ -120,8 +133,8 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                     kind, title, text = _("E-mail"), text, ""
                 else:  # approval events leave the state as it is: say what happened instead
                     kind, title = _("Approval"), approval_event_label(event)
-                items.append({"at": at, "kind": kind, "title": title, "href": None, "who": h.get("username"),
-                              "text": text})
+                items.append({"at": at, "kind": kind, "title": title, "href": None,
+                              "who": names.get(h.get("user_id")) or h.get("username"), "text": text})
         except EngineError:
             pass
     items += field_history(entity, rec, lng)

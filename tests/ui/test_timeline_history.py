@@ -13,9 +13,9 @@ def test_timeline_shows_the_assignment_rule_and_field_changes(app, rt):
     rt.store.update("ticket", t["id"], {"priority": "p1", "description": "漏水"}, actor(rt, "admin"))
     page = text(login(app, "admin").get(f"/e/ticket/{t['id']}"))
     assert "Assigned" in page
-    assert "Changed" in page and "Priority: p3 → p1" in page and "∅ → 漏水" in page
+    assert "Changed" in page and "Priority: P3 normal → P1 critical" in page and "∅ → 漏水" in page
     zh = text(login(app, "admin").get(f"/e/ticket/{t['id']}?lang=zh"))
-    assert "已分派" in zh and "已修改" in zh and "优先级: p3 → p1" in zh
+    assert "已分派" in zh and "已修改" in zh and "优先级: P3 普通 → P1 紧急" in zh and "p3 →" not in zh
 
 
 def test_field_history_leaves_out_what_the_reader_may_not_see(app, rt):
