@@ -34,7 +34,7 @@ def actor_from_row(row) -> Actor:
 
 
 def create_user(engine, username: str, password: str, roles=("staff",), full_name=None, email=None,
-                language=None, manager=None) -> int:
+                language=None, manager=None, team=None) -> int:
     if not username or len(username) > 64:
         raise BadRequest("a user name of 1 to 64 characters is required")
     if len(password or "") < MIN_PASSWORD:
@@ -44,7 +44,8 @@ def create_user(engine, username: str, password: str, roles=("staff",), full_nam
             raise BadRequest(f"a user named {username!r} already exists")
         return conn.execute(users.insert().values(
             username=username, password_hash=_hasher.hash(password), roles=list(roles), full_name=full_name or username,
-            email=email, language=language, manager=manager, active=True, created_at=_now())).inserted_primary_key[0]
+            email=email, language=language, manager=manager, team=team or None, active=True,
+            created_at=_now())).inserted_primary_key[0]
 
 
 def find_user(engine, username: str):

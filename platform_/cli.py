@@ -170,8 +170,9 @@ def user():
 @click.option("--email")
 @click.option("--language", type=click.Choice(["en", "zh"]))
 @click.option("--manager", help="User name of the manager.")
+@click.option("--team", help="Team name: row scope `team` shares records within a team (access.yaml).")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the user exists.")
-def user_create(name, password, roles, full_name, email, language, manager, if_missing):
+def user_create(name, password, roles, full_name, email, language, manager, team, if_missing):
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
     if if_missing and auth.find_user(rt.engine, name):
@@ -185,10 +186,25 @@ def user_create(name, password, roles, full_name, email, language, manager, if_m
             raise click.ClickException(f"no user named {manager!r}")
         manager_id = row["id"]
     try:
-        uid = auth.create_user(rt.engine, name, password, roles, full_name, email, language, manager_id)
+        uid = auth.create_user(rt.engine, name, password, roles, full_name, email, language, manager_id, team)
     except EngineError as e:
         raise click.ClickException(e.message)
     click.echo(f"User {name} created (id {uid}, roles {', '.join(roles)}).")
+
+
+@user.command("team")
+@click.argument("name")
+@click.argument("team")
+def user_team(name, team):
+    """Put user NAME in TEAM ("-" for none): row scope `team` shares records within a team."""
+    from engine.systables import users
+    rt = _loaded()
+    with rt.engine.begin() as conn:
+        n = conn.execute(users.update().where(users.c.username == name)
+                         .values(team=None if team == "-" else team)).rowcount
+    if not n:
+        raise click.ClickException(f"no user named {name!r}")
+    click.echo(f"{name} is in team {team}." if team != "-" else f"{name} is in no team.")
 
 
 @user.command("list")

@@ -152,3 +152,20 @@ def test_h3_a_typed_in_link_id_does_not_reveal_a_name(org):
     _, a = org("ann", "POST", "/customer", {"name": "Secret Prospect Ltd", "email": "sp@example.com"})
     cy = Client(org.app, "cy", "cy-Passw0rd!")
     assert "Secret Prospect" not in cy.get(f"/e/contact?customer={a['id']}").get_data(as_text=True)
+
+
+def test_h3_teams_are_set_from_the_cli(org):
+    run = org.app.test_cli_runner()
+    r = run.invoke(args=["crm", "user", "create", "dee", "--password", "dee-Passw0rd!", "--role", "sales",
+                         "--team", "east"])
+    assert r.exit_code == 0, r.output
+    _, a = org("ann", "POST", "/customer", {"name": "Shared East Co", "email": "se@example.com"})
+    from platform_ import auth
+    tok = auth.create_token(org.app.extensions["crm"].engine, "dee")
+    client = org.app.test_client()
+    get = lambda: client.get(f"/api/v1/customer/{a['id']}", headers={"Authorization": f"Bearer {tok}"}).status_code
+    assert get() == 200                                   # same team as ann
+    r = run.invoke(args=["crm", "user", "team", "dee", "west"])
+    assert r.exit_code == 0 and "west" in r.output
+    assert get() == 404
+    assert run.invoke(args=["crm", "user", "team", "nobody", "west"]).exit_code != 0
