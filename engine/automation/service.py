@@ -113,11 +113,29 @@ class Automation:
                     sums[key] += Decimal(amount)
         return [sums[s] for s in starts]
 
-    def _holidays_changed(self, entity_id: str) -> None:
-        """A holiday record was written: calendars built on that entity are read again."""
-        for cid, spec in self.auto.calendars.items():
-            if spec.holiday_entity == entity_id:
-                self._calendars.pop(cid, None)
+    def _holidays_changed(self, entity_id: str, conn=None) -> None:
+        """A holiday record was written: calendars built on that entity are read again, and (in the
+        same transaction) every open SLA clock on those calendars is recomputed, so due instants,
+        panels, filters and timers follow the new day off or make-up day at once."""
+        changed = {cid for cid, spec in self.auto.calendars.items() if spec.holiday_entity == entity_id}
+        for cid in changed:
+            self._calendars.pop(cid, None)
+        if conn is None:
+            return
+        now = clock.now()
+        for spec in self.auto.slas.values():
+            if spec.calendar not in changed:
+                continue
+            entity = self.config.entities.get(spec.entity)
+            open_ids = [r[0] for r in conn.execute(sa.select(sla.sla_clocks.c.record_id).distinct().where(
+                sla.sla_clocks.c.entity == spec.entity, sla.sla_clocks.c.sla == spec.id,
+                sla.sla_clocks.c.met_at.is_(None)))]
+            for rid in open_ids:
+                try:
+                    record = self.store.fetch(conn, entity, rid)
+                except NotFound:
+                    continue
+                self.refresh_sla(conn, entity, record, now)
 
     def due(self, cid: str, start: dt.datetime, hours=None, days=None) -> dt.datetime:
         with reading(self.store.engine) as conn:
@@ -192,6 +210,8 @@ class Automation:
         if not self._mine(store, conn):
             return
         entity = self.config.entities[sender]
+        if entity.id in self._holiday_entities:
+            self._holidays_changed(entity.id, conn)
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
 
@@ -200,7 +220,7 @@ class Automation:
             return
         entity = self.config.entities[sender]
         if entity.id in self._holiday_entities:
-            self._holidays_changed(entity.id)
+            self._holidays_changed(entity.id, conn)
         for row in timers.running(conn, entity.id, record["id"]):
             timers.cancel(conn, entity.id, record["id"], row["name"])
         webhooks.fan_out(conn, "deleted", entity.id, record["id"],
@@ -209,7 +229,7 @@ class Automation:
 
     def _after_change(self, conn, entity, record, event):
         if entity.id in self._holiday_entities:
-            self._holidays_changed(entity.id)
+            self._holidays_changed(entity.id, conn)
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
         webhooks.fan_out(conn, event, entity.id, record["id"],

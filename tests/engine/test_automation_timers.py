@@ -311,10 +311,6 @@ def test_a_holiday_entered_after_the_ticket_was_opened_causes_no_false_breach(de
     assert len(desk.notes(record_id=t["id"], contains="SLA breached")) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: adding a holiday only drops the cached calendar; open tickets' stored "
-                                       "clocks (sys_sla.due_at) are not recomputed, so their SLA panel and the "
-                                       "?sla= filters show the old due instant until the ticket is written again "
-                                       "or its timer fires")
 def test_a_holiday_entered_later_moves_the_due_instant_shown(desk):
     t = p1_friday_evening(desk)
     with desk.at(sh("2026-11-21 10:00")):
