@@ -440,6 +440,7 @@ class RecordStore:
                         errors.setdefault(f.id, f"default: {e}")
             if merged.get("owner") is None:
                 merged["owner"] = actor.id
+            self._initial_state(conn, entity, merged, names_rows, actor, errors)
         self._compute(conn, entity, merged, names_rows, actor, errors)
         for f in entity.user_fields:
             if not f.stored or f.id in errors:
@@ -459,6 +460,27 @@ class RecordStore:
         stored = {k: v for k, v in merged.items() if k in incoming or entity.fields[k].computed
                   or (current is None and v is not None)}
         return stored, children, errors
+
+    def _initial_state(self, conn, entity, merged, rows, actor, errors) -> None:
+        """A new record starts in its workflow's initial state with that state's `set` values, before
+        computed fields are worked out (a weighted amount uses the initial probability)."""
+        sf = entity.state_field
+        wf = self.config.workflows.get(sf.workflow) if sf is not None else None
+        if wf is None:
+            return
+        if values.empty(merged.get(sf.id)):
+            merged[sf.id] = wf.initial
+        if merged[sf.id] != wf.initial or wf.initial not in wf.states:
+            return
+        for k, expr in wf.states[wf.initial].set.items():
+            f = entity.fields.get(k)
+            try:
+                v = rules.evaluate(expr, self._names(conn, entity, merged, rows, expr), actor.id,
+                                   rule=f"{wf.id}.states.{wf.initial}.set.{k}", source=wf.file,
+                                   record=f"{entity.id} (new)") if isinstance(expr, str) else expr
+                merged[k] = values.coerce(f, v) if f is not None and v is not None else v
+            except (ValueError, RuleError) as e:
+                errors.setdefault(k, f"{wf.initial}.set: {e}")
 
     def _default(self, conn, entity, f: Field, merged, rows, actor):
         d = f.default

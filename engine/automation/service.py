@@ -2,7 +2,8 @@
 when time passes.
 
 It subscribes to the store's events (inside each write transaction) and, in a fixed order:
-runs the initial state's `set` and `on_enter` on create, applies assignment rules, runs triggers
+runs the initial state's `on_enter` on create (its `set` is applied by the store, before computed
+fields), applies assignment rules, runs triggers
 (on create, on change of fields, on entering a state), recomputes SLA clocks and their timers, and
 fans the event out to webhook subscriptions through the outbox. `sweep(now)` is the clock's side:
 due timers (SLA warnings and breaches, workflow timers, scheduled rules) and approval escalation.
@@ -152,11 +153,6 @@ class Automation:
         if not self._mine(store, conn):
             return
         entity = self.config.entities[sender]
-        wf = self.workflows.workflow_of(entity)
-        if wf is not None and values.get(wf.field) == wf.initial and wf.states[wf.initial].set:
-            runner = ActionRunner(self.store, conn, entity, actor, wf.file)
-            changes = runner.fields_for(values, dict(wf.states[wf.initial].set), f"{wf.id}.states.{wf.initial}.set")
-            values.update(_coerced(entity, changes))
         got = assignment.assign(conn, self.store, entity, self.auto.assignments_for(entity.id, "create"), values,
                                 given)
         conn.info.setdefault("crm_assigned", []).append(got)

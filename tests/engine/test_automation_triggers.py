@@ -144,10 +144,6 @@ def test_the_initial_states_set_runs_on_create_and_overrides_the_value_sent(pack
     assert sent["version"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the initial state's `set` is applied in record_creating after the "
-                                       "computed fields were computed, so a new opportunity with lines of 1000 shows "
-                                       "weighted 0.00 (computed with probability None) instead of 100.00 until its "
-                                       "next update recomputes it")
 def test_computed_fields_of_a_new_record_see_the_initial_states_set(pack):
     rep = pack.user("rep", ["sales"])
     with pack.at(MONDAY):
