@@ -31,7 +31,7 @@ def dispatch(rt, settings, limit: int = 50) -> dict:
         for row in rows:
             try:
                 if row["kind"] == "webhook":
-                    send_webhook(rt, row)
+                    send_webhook(rt, row, settings)
                 elif row["kind"] == "email":
                     send_email(rt, settings, row)
                 else:
@@ -54,8 +54,31 @@ class _Refuse(urllib.request.HTTPRedirectHandler):
 _NO_REDIRECTS = urllib.request.build_opener(_Refuse)
 
 
-def send_webhook(rt, row) -> None:
+def private_target(url: str) -> str | None:
+    """The address a webhook URL resolves to when it is loopback, private, link-local or reserved
+    (None when public). Used when CRM_WEBHOOK_PRIVATE=deny keeps deliveries off the inside network."""
+    import ipaddress
+    import socket
+    import urllib.parse
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return None                          # unresolvable: the delivery fails on its own
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            return str(ip)
+    return None
+
+
+def send_webhook(rt, row, settings=None) -> None:
     payload = row["payload"]
+    if str((settings or {}).get("CRM_WEBHOOK_PRIVATE") or "").lower() == "deny":
+        inside = private_target(payload["url"])
+        if inside:
+            raise RuntimeError(f"{payload['url']} resolves to the inside address {inside}; "
+                               f"CRM_WEBHOOK_PRIVATE=deny refuses it")
     body = webhooks.body_bytes(payload["body"])
     with reading(rt.engine) as conn:
         secret = webhooks.secret_of(conn, payload)

@@ -22,7 +22,8 @@ SWEEP_KEY = "crm:sweep-lock"
 
 
 def settings_of(app) -> dict:
-    keys = ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_FROM_NAME", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS")
+    keys = ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_FROM_NAME", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS",
+            "CRM_WEBHOOK_PRIVATE")
     return {k: app.config.get(k) for k in keys}
 
 

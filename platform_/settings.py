@@ -28,7 +28,7 @@ def load_settings(app) -> None:
     app.config["SECRET_KEY"] = secret
     app.config.setdefault("MIGRATE_ON_START", env.get("CRM_MIGRATE_ON_START", "1") != "0")
     for key in ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_FROM_NAME", "SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS",
-                "CRM_SWEEP_SECONDS", "CRM_TIMEZONE"):
+                "CRM_SWEEP_SECONDS", "CRM_TIMEZONE", "CRM_WEBHOOK_PRIVATE"):
         if env.get(key):
             app.config[key] = env[key]
     if env.get("CRM_BACKGROUND"):

@@ -325,3 +325,14 @@ def test_i3_deleting_a_webhook_stops_its_queued_deliveries(lite, receiver):
     assert lite.call("admin", "DELETE", f"/webhooks/{w['id']}")[0] == 204
     lite.dispatch()
     assert receiver.hits == [], [h.signed_with("") for h in receiver.hits]
+
+
+def test_a10_private_addresses_can_be_denied(tmp_path):
+    """CRM_WEBHOOK_PRIVATE=deny: a delivery to an inside address fails with the reason, sends nothing."""
+    from platform_.delivery import private_target, send_webhook
+    assert private_target("http://127.0.0.1:9/x") == "127.0.0.1"
+    assert private_target("http://10.1.2.3/x") == "10.1.2.3"
+    assert private_target("http://169.254.169.254/latest") == "169.254.169.254"
+    row = {"id": 1, "payload": {"url": "http://127.0.0.1:9/hook", "secret": "s", "body": {"event": "x.created"}}}
+    with pytest.raises(RuntimeError, match="CRM_WEBHOOK_PRIVATE=deny"):
+        send_webhook(None, row, {"CRM_WEBHOOK_PRIVATE": "deny"})
