@@ -50,8 +50,7 @@ class ActionRunner:
         self.saved: dict = {}
 
     def names(self, record: dict, expr: str) -> dict:
-        rows = {f.id: record.get(f.id, []) for f in self.entity.table_fields}
-        names = self.store._names(self.conn, self.entity, record, rows, expr)
+        names = self.store.rule_names(self.conn, self.entity, record, expr)
         names.update(self.saved)
         return names
 

@@ -20,7 +20,7 @@ def _now():
 
 
 def _names(wfs, conn, entity, record, expr):
-    return wfs.store._names(conn, entity, record, {f.id: record.get(f.id, []) for f in entity.table_fields}, expr)
+    return wfs.store.rule_names(conn, entity, record, expr)
 
 
 def _step_applies(wfs, conn, entity, record, step, actor) -> bool:

@@ -148,7 +148,7 @@ class Workflows:
             return Check(False, ("请先填写: " if lang.startswith("zh") else "fill in first: ") + ", ".join(labels),
                          "require", missing)
         if t.when:
-            names = self.store._names(conn, entity, record, {f.id: record.get(f.id, []) for f in entity.table_fields}, t.when)
+            names = self.store.rule_names(conn, entity, record, t.when)
             try:
                 ok = rules.evaluate(t.when, names, actor.id, rule=f"{wf.id}.{t.id}.when", source=wf.file,
                                     record=f"{entity.id} #{record['id']}")

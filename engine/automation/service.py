@@ -303,24 +303,23 @@ class Automation:
                 self.refresh_sla(conn, entity, self.store.fetch(conn, entity, rid), now)
                 rows = sla.read(conn, entity.id, int(rid))
         out = []
-        for r in rows:
-            spec = self.auto.slas.get(r["sla"])
-            if spec is None:
-                continue
-            tz = calendar_from_config(spec.calendar, dict(self.auto.calendars[spec.calendar].raw)).tz
-            target = next((t for t in spec.targets if t.name == r["target"]), None)
-            status = sla.status_of(r, now)
-            item = {"name": r["sla"], "label": spec.label, "target": r["target"],
-                    "target_label": target.label if target else {"en": r["target"]}, "policy": r["policy"],
-                    "status": status, "due_at": _iso(r["due_at"], tz), "started_at": _iso(r["started_at"], tz),
-                    "met_at": _iso(r["met_at"], tz), "breached_at": _iso(r["breached_at"], tz),
-                    "target_seconds": r["target_seconds"], "remaining_seconds": None}
-            if status in ("running", "breached") and r["due_at"] is not None and r["met_at"] is None:
-                with reading(self.store.engine) as conn:
-                    cal = self.calendar(conn, spec.calendar)
-                a, b = now.replace(tzinfo=dt.timezone.utc), r["due_at"].replace(tzinfo=dt.timezone.utc)
-                item["remaining_seconds"] = cal.seconds_between(a, b) if b > a else -cal.seconds_between(b, a)
-            out.append(item)
+        with reading(self.store.engine) as conn:
+            for r in rows:
+                spec = self.auto.slas.get(r["sla"])
+                if spec is None:
+                    continue
+                cal = self.calendar(conn, spec.calendar)
+                tz = cal.tz
+                target = next((t for t in spec.targets if t.name == r["target"]), None)
+                status = sla.status_of(r, now)
+                item = {"name": r["sla"], "label": spec.label, "target": r["target"],
+                        "target_label": target.label if target else {"en": r["target"]}, "policy": r["policy"],
+                        "status": status, "due_at": _iso(r["due_at"], tz), "started_at": _iso(r["started_at"], tz),
+                        "met_at": _iso(r["met_at"], tz), "breached_at": _iso(r["breached_at"], tz),
+                        "target_seconds": r["target_seconds"], "remaining_seconds": None}
+                if status in ("running", "breached") and r["due_at"] is not None and r["met_at"] is None:
+                    item["remaining_seconds"] = _working_left(cal, now, r["due_at"])
+                out.append(item)
         return out
 
     def sla_summary(self, entity_id: str, ids) -> dict:
@@ -330,18 +329,15 @@ class Automation:
         now = clock.now()
         with reading(self.store.engine) as conn:
             out = sla.summary(conn, entity_id, ids, now)
-            cals: dict = {}
             for item in out.values():
                 spec = self.auto.slas.get(item["sla"])
                 item["due_local"] = item["remaining_seconds"] = None
                 if spec is None or item["due_at"] is None:
                     continue
-                cal = cals.get(spec.calendar) or cals.setdefault(spec.calendar, self.calendar(conn, spec.calendar))
-                due = item["due_at"].replace(tzinfo=dt.timezone.utc)
-                item["due_local"] = due.astimezone(cal.tz)
+                cal = self.calendar(conn, spec.calendar)          # cached by the service
+                item["due_local"] = item["due_at"].replace(tzinfo=dt.timezone.utc).astimezone(cal.tz)
                 if item["status"] in ("running", "at_risk", "breached"):
-                    a = now.replace(tzinfo=dt.timezone.utc)
-                    item["remaining_seconds"] = cal.seconds_between(a, due) if due > a else -cal.seconds_between(due, a)
+                    item["remaining_seconds"] = _working_left(cal, now, item["due_at"])
         return out
 
     def has_sla(self, entity_id: str) -> bool:
@@ -474,6 +470,12 @@ def _coerced(entity, changes: dict) -> dict:
         except (ValueError, TypeError):
             out[k] = v
     return out
+
+
+def _working_left(cal, now: dt.datetime, due: dt.datetime) -> int:
+    """Working seconds from `now` to `due` (naive UTC); negative when the due instant has passed."""
+    a, b = now.replace(tzinfo=dt.timezone.utc), due.replace(tzinfo=dt.timezone.utc)
+    return cal.seconds_between(a, b) if b > a else -cal.seconds_between(b, a)
 
 
 def _iso(value: dt.datetime | None, tz) -> str | None:
