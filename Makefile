@@ -24,13 +24,13 @@ run: install
 	@echo "Admin login: admin / $${ADMIN_PASSWORD:-admin-Passw0rd}"
 	@echo "API token (Authorization: Bearer ...):"
 	@$(BIN)/flask --app app crm token create --user admin | tail -n 1
-	$(BIN)/gunicorn --bind 127.0.0.1:5000 --workers $${WEB_WORKERS:-2} --threads 4 --timeout 120 \
+	$(BIN)/gunicorn --bind 127.0.0.1:$${PORT:-5000} --workers $${WEB_WORKERS:-2} --threads 4 --timeout 120 \
 		--access-logfile - "app:create_app()"
 
 # The Flask development server with the reloader (developers; `make run` serves with gunicorn).
 dev: install
 	$(BIN)/flask --app app crm init
-	$(BIN)/flask --app app run --host 127.0.0.1 --port 5000 --reload
+	$(BIN)/flask --app app run --host 127.0.0.1 --port $${PORT:-5000} --reload
 
 test: install system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

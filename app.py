@@ -42,6 +42,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["crm_jobs"] = make_jobs(app)
 
     @app.before_request
+    def _follow_config_changes():
+        rt.follow()             # another process applied a config change: serve it within a second
+
+    @app.before_request
     def _start_background_jobs():
         if app.config["CRM_BACKGROUND"]:
             app.extensions["crm_jobs"].start()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: list and search latency with row scopes, as a ratio against the same query for an admin.
 
-Seeds N customers owned by 50 salespeople in 10 teams (plus contacts following them), then times,
+Seeds N customers owned by 50 salespeople in 10 teams with a sub-team each (plus contacts following them), then times,
 through the record store (the layer every path goes through): a filtered, sorted page of 50 with its
 count, and a text search, for a salesperson (scope `team`; contacts `via` customer) and for an
 admin (no scope), in the same run. Target (issue 8): ratio ≤ 1.3.
@@ -38,7 +38,7 @@ def main():
     from engine.migrator import Migrator
     from engine.query import ListRequest
     from engine.store import RecordStore
-    from engine.systables import users
+    from engine.systables import teams, users
 
     from bench._db import throwaway
     eng, cleanup = throwaway(args.database_url, "scopes")
@@ -49,7 +49,11 @@ def main():
     store = RecordStore(eng, cfg, m.metadata, None, AccessPolicy(cfg, tables))
     rng = random.Random(7)
     with eng.begin() as conn:
-        ids = [conn.execute(users.insert().values(username=f"rep{i}", roles=["sales"], active=True, team=f"t{i % 10}"))
+        # a team tree: hq > t0..t9 > t0-sub..t9-sub; reps 0-39 in the teams, 40-49 in the sub-teams
+        conn.execute(teams.insert(), [{"id": "hq"}] + [{"id": f"t{k}", "parent": "hq"} for k in range(10)]
+                     + [{"id": f"t{k}-sub", "parent": f"t{k}"} for k in range(10)])
+        ids = [conn.execute(users.insert().values(username=f"rep{i}", roles=["sales"], active=True,
+                                                  team=f"t{i % 10}" + ("-sub" if i >= 40 else "")))
                .inserted_primary_key[0] for i in range(50)]
         t = tables["customer"]
         words = ["杭州", "宁波", "苏州", "上海", "Acme", "Globex", "Initech", "机械", "贸易", "科技"]

@@ -102,7 +102,7 @@ class ActionRunner:
                     "url": a["webhook"], "secret": a.get("secret", ""),
                     "body": {"event": f"{self.entity.id}.automation", "entity": self.entity.id, "id": record["id"],
                              "rule": what, "record": values.record_to_json(self.store.config, self.entity,
-                                                                values.masked(self.entity, current))}},
+                                                                values.masked(self.entity, current), utc=True)}},
                     self.entity.id, record["id"])
             elif "start_timer" in a:
                 self._start_timer(record, a)

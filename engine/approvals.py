@@ -216,7 +216,7 @@ def pending_for(wfs, actor, entity: str | None = None, limit: int = 200) -> list
     q = (sa.select(approval_tasks.c.id, approval_tasks.c.step_name, approval_tasks.c.created_at,
                    approval_tasks.c.delegated_from, requests.c.id.label("request_id"), requests.c.entity,
                    requests.c.record_id, requests.c.transition, requests.c.comment, requests.c.workflow,
-                   users.c.username.label("requester"))
+                   users.c.username.label("requester"), users.c.full_name.label("requester_name"))
          .join(requests, requests.c.id == approval_tasks.c.request_id)
          .outerjoin(users, users.c.id == requests.c.requester)
          .where(approval_tasks.c.approver == actor.id, approval_tasks.c.status == "pending",
@@ -225,6 +225,30 @@ def pending_for(wfs, actor, entity: str | None = None, limit: int = 200) -> list
         q = q.where(requests.c.entity == entity)
     with reading(wfs.store.engine) as conn:
         return [dict(r) for r in conn.execute(q.order_by(approval_tasks.c.created_at).limit(limit)).mappings()]
+
+
+def requested_by(wfs, actor, limit: int = 50) -> list[dict]:
+    """The actor's own approval requests, newest first, with the step waiting now and, while the
+    request is open, the names of the people it waits for."""
+    with reading(wfs.store.engine) as conn:
+        reqs = [dict(r) for r in conn.execute(sa.select(requests).where(requests.c.requester == actor.id)
+                                              .order_by(requests.c.id.desc()).limit(limit)).mappings()]
+        open_ids = [r["id"] for r in reqs if r["status"] == "pending"]
+        waiting: dict = {}
+        if open_ids:
+            for row in conn.execute(
+                    sa.select(approval_tasks.c.request_id, approval_tasks.c.step_name, users.c.username,
+                              users.c.full_name)
+                    .join(users, users.c.id == approval_tasks.c.approver)
+                    .where(approval_tasks.c.request_id.in_(open_ids), approval_tasks.c.status == "pending")
+                    .order_by(approval_tasks.c.id)).mappings():
+                w = waiting.setdefault(row["request_id"], {"step_name": row["step_name"], "approvers": []})
+                w["approvers"].append(row["full_name"] or row["username"])
+    for r in reqs:
+        w = waiting.get(r["id"], {})
+        r["step_name"] = w.get("step_name")
+        r["approvers"] = w.get("approvers", [])
+    return reqs
 
 
 def trail(wfs, entity_id: str, rid) -> list[dict]:

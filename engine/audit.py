@@ -109,7 +109,8 @@ def verify(engine, batch: int = 5000) -> tuple[bool, str, int]:
     return True, f"the audit log is intact: {n} entries", n
 
 
-def entries(engine, entity=None, record_id=None, user_id=None, action=None, page=1, per_page=100) -> dict:
+def _conditions(entity=None, record_id=None, user_id=None, action=None, since=None, until=None) -> list:
+    """WHERE clauses of a search of the log; `since` / `until` are naive UTC instants, `until` exclusive."""
     conds = []
     if entity:
         conds.append(audit_log.c.entity == entity)
@@ -119,14 +120,45 @@ def entries(engine, entity=None, record_id=None, user_id=None, action=None, page
         conds.append(audit_log.c.user_id == user_id)
     if action:
         conds.append(audit_log.c.action == action)
+    if since is not None:
+        conds.append(audit_log.c.at >= since)
+    if until is not None:
+        conds.append(audit_log.c.at < until)
+    return conds
+
+
+def _item(r) -> dict:
+    return {"id": r["id"], "at": r["at"], "user": r["username"], "user_id": r["user_id"], "action": r["action"],
+            "entity": r["entity"], "record": r["record_id"], "changes": r["changes"] or {}, "detail": r["detail"]}
+
+
+def entries(engine, entity=None, record_id=None, user_id=None, action=None, page=1, per_page=100, since=None,
+            until=None) -> dict:
+    """One page of the log, newest first, with the total that matches."""
+    conds = _conditions(entity, record_id, user_id, action, since, until)
     with reading(engine) as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*conds)).scalar_one()
         rows = conn.execute(sa.select(audit_log).where(*conds).order_by(audit_log.c.id.desc())
                             .limit(per_page).offset((page - 1) * per_page)).mappings().all()
-    items = [{"id": r["id"], "at": r["at"], "user": r["username"], "user_id": r["user_id"], "action": r["action"],
-              "entity": r["entity"], "record": r["record_id"], "changes": r["changes"] or {}, "detail": r["detail"]}
-             for r in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": [_item(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def each_entry(engine, limit: int, batch: int = 1000, **filters):
+    """Every matching entry, newest first, at most `limit` (an export), read in batches by id."""
+    conds = _conditions(**filters)
+    last, n = None, 0
+    while n < limit:
+        q = sa.select(audit_log).where(*conds)
+        if last is not None:
+            q = q.where(audit_log.c.id < last)
+        with reading(engine) as conn:
+            rows = conn.execute(q.order_by(audit_log.c.id.desc()).limit(min(batch, limit - n))).mappings().all()
+        for r in rows:
+            yield _item(r)
+        n += len(rows)
+        if len(rows) < batch:
+            return
+        last = rows[-1]["id"]
 
 
 class AuditTrail:

@@ -83,6 +83,7 @@ class _Gen:
         self.today = dt.date.today()
         self.now = dt.datetime.now().replace(microsecond=0)
         self.unique_seq = 0
+        self.taken: dict[tuple, set] = {}      # values of unique fields in use, per (entity, field)
         self.actor_id = actor_id
         with engine.connect() as c:
             self.users = [r.id for r in c.execute(sa.select(users.c.id).where(users.c.active.is_(True)))]
@@ -151,11 +152,27 @@ class _Gen:
         if t == "phone" and isinstance(v, str) and not values.PHONE_RX.match(v):
             v = "+86 " + "".join(ch for ch in v if ch.isdigit())[:11] or None
         if f.unique and v is not None:
+            v = self.unique(e, f, v, hint)
+        return v
+
+    def unique(self, e: Entity, f: Field, v, hint):
+        """A value of a unique field not taken yet: an unused demo choice as it is (a region is
+        called 华东, not 华东-4), else the value with a sequence number (or days) added."""
+        key = (e.id, f.id)
+        if key not in self.taken:
+            t = self.metadata.tables[e.table_name]
+            with self.engine.connect() as c:
+                self.taken[key] = {r[0] for r in c.execute(sa.select(t.c[f.id]).where(t.c[f.id].is_not(None)))}
+        taken = self.taken[key]
+        if v in taken and isinstance(hint, dict) and "choices" in hint:
+            v = next((c for c in hint["choices"] if c not in taken), v)
+        if v in taken:
             self.unique_seq += 1
             if isinstance(v, dt.date):
                 v = v + dt.timedelta(days=self.unique_seq)
             elif isinstance(v, str):
                 v = f"{v}-{self.unique_seq}"[: (f.max_length or 255)]
+        taken.add(v)
         return v
 
     def state(self, f: Field):

@@ -1,6 +1,7 @@
 """Read a config folder into a checked, frozen Config; report every problem of every file at once."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -10,9 +11,13 @@ from . import schemas, yamlio
 from .errors import ConfigInvalid, Problem
 from .model import (Approval, ApprovalStep, Config, Entity, Field, FieldOverride, Form, Option, Pack,
                     Rule, Section, State, Transition, Workflow, norm_label)
+from . import daily
+from . import extends
+from . import linkopts
 from .access import build_access, check_access
 from .automation import spec as automation_spec
 from .refcheck import check_references
+from . import reportspec
 
 SYSTEM_FIELDS = (
     ("id", "integer", {"en": "ID", "zh": "编号"}),
@@ -25,7 +30,8 @@ SYSTEM_FIELDS = (
 )
 OWNER_LABEL = {"en": "Owner", "zh": "负责人"}
 FOLDERS = (("entities", "entity"), ("forms", "form"), ("workflows", "workflow"), ("calendars", "calendar"),
-           ("slas", "sla"), ("assignments", "assignment"), ("automations", "automation"))
+           ("slas", "sla"), ("assignments", "assignment"), ("automations", "automation"),
+           ("reports", "report"), ("dashboards", "dashboard"))
 
 
 def _read_documents(root: Path, problems: list[Problem]):
@@ -33,13 +39,17 @@ def _read_documents(root: Path, problems: list[Problem]):
     manifest = root / "pack.yaml"
     if manifest.exists():
         docs.append(("pack", manifest))
+    if (root / "packs").is_dir():  # manifests of packs installed beside the folder's own (flask crm pack)
+        docs += [("pack", p) for p in sorted((root / "packs").iterdir()) if p.suffix in (".yaml", ".yml")]
     if (root / "access.yaml").exists():
         docs.append(("access", root / "access.yaml"))
+    if (root / "home.yaml").exists():
+        docs.append(("home", root / "home.yaml"))
     for folder, kind in FOLDERS:
         d = root / folder
         if d.is_dir():
             docs += [(kind, p) for p in sorted(d.iterdir()) if p.suffix in (".yaml", ".yml")]
-    out = []
+    out, parsed = [], []
     for kind, path in docs:
         shown = str(path)
         try:
@@ -54,6 +64,8 @@ def _read_documents(root: Path, problems: list[Problem]):
         if not isinstance(doc.data, dict):
             problems.append(doc.problem((), f"a {kind} file must be a mapping of keys, not {type(doc.data).__name__}"))
             continue
+        parsed.append((kind, doc))
+    for kind, doc in extends.merge(parsed, problems):
         errs = schemas.check(doc, kind)
         problems += errs
         out.append((kind, doc, not errs))
@@ -78,7 +90,7 @@ def _field(entity: str, fid: str, raw: dict) -> Field:
         id=fid, type=ftype, entity=entity, label=norm_label(raw.get("label"), fid),
         required=raw.get("required", False), default=raw.get("default"), unique=raw.get("unique", False),
         index=raw.get("index", False), searchable=raw.get("searchable", False),
-        readonly=raw.get("readonly", False), in_list=raw.get("in_list", False),
+        readonly=raw.get("readonly", False), in_list=raw.get("in_list", False), due=raw.get("due", False),
         sensitive=raw.get("sensitive", False), encrypted=raw.get("encrypted", False), max_length=raw.get("max_length"),
         min_length=raw.get("min_length"), pattern=raw.get("pattern"), min=raw.get("min"), max=raw.get("max"),
         precision=raw.get("precision"), scale=scale, options=tuple(opts), to=raw.get("to"), of=raw.get("of"),
@@ -86,6 +98,7 @@ def _field(entity: str, fid: str, raw: dict) -> Field:
         workflow=raw.get("workflow"), renamed_from=raw.get("renamed_from"),
         help=norm_label(raw["help"], fid) if raw.get("help") else None, demo=raw.get("demo"),
         accept=tuple(raw.get("accept", ())), max_size_mb=raw.get("max_size_mb"),
+        **linkopts.field_keys(raw),
     )
 
 
@@ -122,6 +135,8 @@ def _entity(doc: yamlio.Document) -> Entity:
         title=raw.get("title"), child=raw.get("child", False), indexes=tuple(indexes), rules=tuple(rules),
         list_columns=tuple(lst.get("columns", ())), list_sort=lst.get("sort"), per_page=lst.get("per_page", 50),
         file=doc.file, order=raw.get("position", 0), demo_weight=(raw.get("demo") or {}).get("weight"),
+        **daily.entity_keys(raw),
+        duplicates=MappingProxyType(dict(raw["duplicates"])) if raw.get("duplicates") else None,
     )
 
 
@@ -146,7 +161,8 @@ def _workflow(doc: yamlio.Document) -> Workflow:
         s = s or {}
         states[sid] = State(id=sid, label=norm_label(s.get("label"), sid), color=s.get("color"),
                             final=s.get("final", False), paused=s.get("paused", False),
-                            set=MappingProxyType(dict(s.get("set", {}))), on_enter=tuple(s.get("on_enter", ())),
+                            set=MappingProxyType(dict(s.get("set", {}))),
+                            suggest=MappingProxyType(dict(s.get("suggest", {}))), on_enter=tuple(s.get("on_enter", ())),
                             on_leave=tuple(s.get("on_leave", ())),
                             sla=MappingProxyType(s["sla"]) if s.get("sla") else None)
     transitions = {}
@@ -185,6 +201,19 @@ def _pack(doc: yamlio.Document) -> Pack:
                 roles=tuple((r["id"], norm_label(r.get("label"), r["id"])) for r in raw.get("roles", ())))
 
 
+def _with_installed(pack: Pack | None, installed: list) -> Pack | None:
+    """The folder's own pack with the modules and roles of the packs installed beside it."""
+    if not installed or pack is None:
+        return pack
+    modules, roles = dict(pack.modules), dict(pack.roles)
+    for p in installed:
+        for mid, label in p.modules:
+            modules.setdefault(mid, label)
+        for rid, label in p.roles:
+            roles.setdefault(rid, label)
+    return dataclasses.replace(pack, modules=tuple(modules.items()), roles=tuple(roles.items()))
+
+
 def load_config(directory: str | Path) -> Config:
     """Load and check a config folder. Raises ConfigInvalid listing every problem found."""
     root = Path(directory)
@@ -193,12 +222,17 @@ def load_config(directory: str | Path) -> Config:
         raise ConfigInvalid([Problem(str(root), None, None, "", "the config folder does not exist")])
     documents = _read_documents(root, problems)
     entities, forms, workflows, pack = {}, {}, {}, None
+    installed: list[Pack] = []
     access, access_doc = None, None
+    home, home_doc = daily.HomeSpec(), None
     docs_by_id = {}
     builders = {"entity": (_entity, entities), "form": (_form, forms), "workflow": (_workflow, workflows)}
     auto_built: dict = {kind: {} for kind in automation_spec.BUILDERS}
     for kind, bucket in auto_built.items():
         builders[kind] = (automation_spec.BUILDERS[kind], bucket)
+    reports, dashboards = {}, {}
+    builders["report"] = (reportspec.build_report, reports)
+    builders["dashboard"] = (reportspec.build_dashboard, dashboards)
     for kind, doc, valid in documents:
         if not valid:
             # keep going: references into a broken file are not reported twice
@@ -207,10 +241,16 @@ def load_config(directory: str | Path) -> Config:
                 entities.setdefault(key, None)
             continue
         if kind == "pack":
-            pack = _pack(doc)
+            if Path(doc.file).parent.name == "packs":
+                installed.append(_pack(doc))
+            else:
+                pack = _pack(doc)
             continue
         if kind == "access":
             access, access_doc = build_access(doc), doc
+            continue
+        if kind == "home":
+            home, home_doc = daily.build_home(doc), doc
             continue
         build, bucket = builders[kind]
         obj = build(doc)
@@ -219,11 +259,18 @@ def load_config(directory: str | Path) -> Config:
             continue
         bucket[obj.id] = obj
         docs_by_id[(kind, obj.id)] = doc
+    pack = _with_installed(pack, installed)
     broken = {k for k, v in entities.items() if v is None}
     entities = {k: v for k, v in entities.items() if v is not None}
     entities, more = check_references(entities, forms, workflows, docs_by_id, broken)
     problems += more
     problems += automation_spec.check_automation(auto_built, entities, workflows, docs_by_id)
+    problems += daily.check_entities(entities, workflows, docs_by_id)
+    problems += linkopts.check(entities, docs_by_id)
+    if home_doc is not None:
+        problems += daily.check_home(home, home_doc, entities, {r for r, _ in pack.roles} if pack else set())
+    problems += reportspec.check_all(reports, dashboards, docs_by_id, entities,
+                                     {r for r, _ in pack.roles} if pack else set())
     if access is not None:
         problems += check_access(access, access_doc, entities, {r for r, _ in pack.roles} if pack else set())
     if problems:
@@ -234,7 +281,10 @@ def load_config(directory: str | Path) -> Config:
     ordered = dict(sorted(entities.items(), key=lambda kv: (kv[1].order, kv[0])))
     return Config(directory=str(root), entities=MappingProxyType(ordered), forms=MappingProxyType(forms),
                   workflows=MappingProxyType(workflows), pack=pack, digest=digest.hexdigest()[:16],
-                  access=access, automation=automation_spec.AutomationConfig(
+                  access=access, home=home, packs=tuple(x for x in (pack, *installed) if x is not None),
+                  reports=MappingProxyType(reports),
+                  dashboards=MappingProxyType(dict(sorted(dashboards.items(), key=lambda kv: (kv[1].position, kv[0])))),
+                  automation=automation_spec.AutomationConfig(
                       **{plural: MappingProxyType(auto_built[kind]) for kind, plural in
                          (("calendar", "calendars"), ("sla", "slas"), ("assignment", "assignments"),
                           ("automation", "automations"))}))

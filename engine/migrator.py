@@ -49,6 +49,17 @@ class Step:
                 "destructive": self.destructive, "rows": self.rows, "blockers": list(self.blockers)}
 
 
+def summary(steps, digest: str | None = None, shown: int = 20) -> str:
+    """'config 1a2b…: 2 step(s), 0 risky: + add_column …; + create_index …' (an audit entry's detail)."""
+    steps = list(steps or ())
+    head = (f"config {digest}: " if digest else "") + \
+        f"{len(steps)} step(s), {sum(1 for s in steps if s.destructive)} risky"
+    if not steps:
+        return head
+    more = f"; … {len(steps) - shown} more" if len(steps) > shown else ""
+    return head + ": " + "; ".join(s.describe().split("\n")[0] for s in steps[:shown]) + more
+
+
 def signature(t: sa.types.TypeEngine) -> tuple:
     """A comparable description of a column type, the same for declared and reflected types."""
     if isinstance(t, sa.types.TypeDecorator):
@@ -255,10 +266,11 @@ class Migrator:
         return steps
 
     # ---- applying -------------------------------------------------------------------------
-    def apply(self, allow_destructive: bool = False, only_safe: bool = False) -> list[Step]:
+    def apply(self, allow_destructive: bool = False, only_safe: bool = False, audit_as=None) -> list[Step]:
         """Apply the plan in one transaction. Returns the steps applied.
 
         only_safe: apply the additive steps and leave risky ones for later (used at start-up).
+        audit_as: an Actor; when steps are applied, a `config.apply` audit entry in the same transaction.
         """
         with writing(self.engine) as conn:
             steps = self._plan(conn)
@@ -281,7 +293,16 @@ class Migrator:
                     applied_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
                     config_digest=self.config.digest, steps=[s.as_dict() for s in steps],
                     destructive=any(s.destructive for s in steps)))
+                if audit_as is not None:
+                    self._audit(conn, steps, audit_as)
         return steps
+
+    def _audit(self, conn, steps: list[Step], actor) -> None:
+        from . import audit
+        if audit.audit_log.name not in self.metadata.tables:
+            return                     # a metadata without the log (engine imported without it)
+        audit.append(conn, "config.apply", user_id=actor.id, username=actor.username,
+                     detail=summary(steps, self.config.digest))
 
     def _execute(self, conn, steps: list[Step]):
         ops = Operations(MigrationContext.configure(conn))

@@ -48,6 +48,7 @@ class Field:
     searchable: bool = False
     readonly: bool = False
     in_list: bool = False
+    due: bool = False                  # a deadline: lists highlight it when past on an open record
     sensitive: bool = False
     encrypted: bool = False            # stored AES-GCM (engine/crypto.py)
     max_length: int | None = None
@@ -70,6 +71,9 @@ class Field:
     system: bool = False
     accept: tuple = ()
     max_size_mb: float | None = None
+    filter: tuple = ()                 # link: engine.linkopts.LinkFilter conditions on the chosen record
+    fetch: tuple = ()                  # link: ((field here, field of the chosen record), …) copied on pick
+    display: tuple = ()                # link: fields of the chosen record shown beside its title
 
     @property
     def value_type(self) -> str:
@@ -128,6 +132,10 @@ class Entity:
     order: int = 0
     demo_weight: float | None = None
     parent: str | None = None    # for a child entity: the entity whose table field holds it
+    summary: tuple = ()          # key fields shown beside the title (inbox rows, board cards)
+    todo: MappingProxyType | None = None   # a to-do list: {assignee, due, status, done} (engine/daily.py)
+    board_sum: str | None = None           # the money field a board column adds up (default: the first)
+    duplicates: MappingProxyType | None = None  # import: {match: [[field, …], …], on_duplicate} (engine/importer.py)
 
     @property
     def table_name(self) -> str:
@@ -209,6 +217,9 @@ class State:
     final: bool = False
     paused: bool = False
     set: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    # values proposed on entering the state: applied only where the field is empty or still holds
+    # what the previous state proposed, so a value the user typed is kept
+    suggest: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     on_enter: tuple = ()
     on_leave: tuple = ()
     sla: MappingProxyType | None = None
@@ -293,6 +304,10 @@ class Config:
     digest: str = ""
     automation: object = None          # engine.automation.spec.AutomationConfig (calendars, SLAs, …)
     access: object = None              # engine.access.AccessSpec (row scopes, hidden fields)
+    home: object = None                # engine.daily.HomeSpec (what each role's home page shows)
+    packs: tuple = ()                  # every Pack of the folder: pack.yaml first, then packs/*.yaml (installed)
+    reports: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))     # reportspec.Report by id
+    dashboards: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # reportspec.Dashboard by id
 
     @property
     def auto(self):

@@ -36,6 +36,10 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
     """From request args (a mapping of str → str or list) to a ListRequest; 400 on bad input."""
     filters = []
     sla = None
+    for key in args:
+        raw = args.getlist(key) if hasattr(args, "getlist") else [args[key]]
+        if "\x00" in key or any("\x00" in str(v) for v in raw):
+            raise BadRequest(f"{key.replace(chr(0), '')[:40]!r} contains a NUL character, which no value may hold")
     if "sla" in args and "sla" not in entity.fields:
         sla = args.get("sla") or None
         if sla is not None and sla not in SLA_FILTERS:
@@ -66,9 +70,12 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
             raise BadRequest(f"{name} must be between {lo} and {hi}")
         return n
 
+    deleted = str(args.get("deleted", "")).lower()
+    if deleted not in ("1", "true", "only", "0", "false", ""):
+        raise BadRequest(f"deleted must be 1, true or only (the recycle bin) or 0 or false, not {deleted[:20]!r}")
     return ListRequest(filters=filters, q=(args.get("q") or "").strip() or None, sort=args.get("sort") or None,
                        page=intarg("page", 1, 1, 10 ** 7), per_page=intarg("per_page", entity.per_page, 1, MAX_PER_PAGE),
-                       deleted=str(args.get("deleted", "")).lower() in ("1", "true", "only"), sla=sla)
+                       deleted=deleted in ("1", "true", "only"), sla=sla)
 
 
 def _value(entity: Entity, name: str, raw, actor_id):
@@ -89,6 +96,11 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
         f = entity.fields[name]
         if f.encrypted and op != "isnull":
             raise BadRequest(f"{name} is encrypted: it can only be filtered by {name}__isnull")
+        if f.value_type == "attachment" and op not in ("isnull", "contains"):
+            if str(raw).strip() or op not in ("eq", "ne"):
+                raise BadRequest(f"{name} is a file: filter it by {name}__isnull or {name}__contains (its name)")
+            out.append(col.is_(None) if op == "eq" else col.is_not(None))
+            continue
         if op == "isnull":
             out.append(col.is_(None) if str(raw).lower() in ("1", "true") else col.is_not(None))
             continue

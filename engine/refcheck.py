@@ -16,7 +16,7 @@ from .schemas import suggest
 USER_ATTRS = ("id", "username", "full_name", "email", "manager", "roles", "language")
 TYPE_KEYS = {  # keys that only make sense for some types
     "to": {"link"}, "of": {"table"}, "options": {"select", "multiselect"},
-    "format": {"autonumber"}, "workflow": {"state"},
+    "format": {"autonumber"}, "workflow": {"state"}, "due": {"date", "datetime"},
     "max_length": {"string", "text", "email", "phone", "url"},
     "precision": {"decimal", "money", "percent", "computed"}, "scale": {"decimal", "money", "percent", "computed"},
 }
@@ -163,6 +163,11 @@ def _check_entity_parts(ctx: _Ctx, e: Entity):
             name = part.strip().lstrip("-")
             if name not in e.fields:
                 ctx.add("entity", e.id, ("list", "sort"), f"{name!r} is not a field of {e.id}{suggest(name, list(e.fields))}")
+    for i, group in enumerate((e.duplicates or {}).get("match", ())):
+        for c in group:
+            if c not in e.fields or not e.fields[c].stored:
+                ctx.add("entity", e.id, ("duplicates", "match", i), f"{c!r} is not a stored field of {e.id}"
+                                                                   f"{suggest(c, list(e.fields))}")
     if e.title:
         for name in TITLE_RX.findall(e.title):
             if name not in e.fields:
@@ -253,11 +258,12 @@ def _check_workflows(ctx: _Ctx, workflows: dict):
         for sid, s in states.items():
             _check_actions(ctx, wf, ("states", sid, "on_enter"), s.on_enter, e)
             _check_actions(ctx, wf, ("states", sid, "on_leave"), s.on_leave, e)
-            for fid, expr in s.set.items():
-                if fid not in e.fields:
-                    ctx.add("workflow", wf.id, ("states", sid, "set", fid), f"{fid!r} is not a field of {e.id}")
-                elif isinstance(expr, str):
-                    ctx.expr("workflow", wf.id, ("states", sid, "set", fid), expr, e)
+            for key, mapping in (("set", s.set), ("suggest", s.suggest)):
+                for fid, expr in mapping.items():
+                    if fid not in e.fields:
+                        ctx.add("workflow", wf.id, ("states", sid, key, fid), f"{fid!r} is not a field of {e.id}")
+                    elif isinstance(expr, str):
+                        ctx.expr("workflow", wf.id, ("states", sid, key, fid), expr, e)
         for tid, t in wf.transitions.items():
             p = ("transitions", tid)
             for src in t.sources:

@@ -18,7 +18,8 @@ from .errors import Problem
 from .yamlio import Document
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-KINDS = ("entity", "form", "workflow", "pack", "calendar", "sla", "assignment", "automation", "access")
+KINDS = ("entity", "form", "workflow", "pack", "calendar", "sla", "assignment", "automation", "access", "home",
+         "report", "dashboard")
 
 
 @lru_cache(maxsize=None)

@@ -12,6 +12,7 @@ reaches a state of the current one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 
@@ -139,9 +140,13 @@ class Workflows:
         pending = conn.execute(sa.select(requests.c.id, requests.c.transition).where(
             requests.c.entity == entity.id, requests.c.record_id == record["id"], requests.c.status == "pending")).first()
         if pending is not None:
-            return Check(False, f"waiting for approval of {pending.transition!r} (request #{pending.id})", "approval")
+            pt = wf.transitions.get(pending.transition)
+            what = label_of(pt.label, lang, pending.transition) if pt else pending.transition
+            return Check(False, f"等待审批：{what}" if lang.startswith("zh") else f"waiting for approval of “{what}”",
+                         "approval")
         if t.roles and not actor.has_role(*t.roles):
-            return Check(False, ("需要角色: " if lang.startswith("zh") else "requires role: ") + ", ".join(t.roles), "role")
+            return Check(False, ("需要角色：" if lang.startswith("zh") else "requires role: ")
+                         + ("、" if lang.startswith("zh") else ", ").join(self.role_label(r, lang) for r in t.roles), "role")
         missing = tuple(f for f in t.require if values.empty(record.get(f)))
         if missing:
             labels = [entity.fields[f].label_text(lang) for f in missing]
@@ -160,8 +165,15 @@ class Workflows:
                 seen = ", ".join(f"{n}={_show(n, names)}" for n in sorted(rules.names_used(t.when)))
                 text = label_of(t.when_message, lang, "") if t.when_message else ""
                 reason = (text + " — " if text else "") + f"condition not met: {t.when} ({seen})"
+                if lang.startswith("zh"):      # a Chinese reader gets the rule's message, not its field ids
+                    reason = text or "条件不满足"
                 return Check(False, err or reason, "guard")
         return Check(True)
+
+    def role_label(self, role: str, lang: str = "en") -> str:
+        """A role as people read it: its label in pack.yaml, else its id."""
+        roles = dict(self.config.pack.roles) if self.config.pack else {}
+        return label_of(roles.get(role), lang, role)
 
     def available(self, entity_id: str, rid, actor) -> list[dict]:
         entity, wf = self._need_workflow(entity_id)
@@ -234,6 +246,7 @@ class Workflows:
         changes[wf.field] = to
         if new_state is not None:
             changes.update(runner.fields_for({**record, **changes}, dict(new_state.set), f"{wf.id}.states.{to}.set"))
+            changes.update(self._suggested(runner, wf, record, changes, old_state, new_state, src, to))
             changes.update(runner.run({**record, **changes}, new_state.on_enter, f"{wf.id}.states.{to}.on_enter"))
         try:
             after = self.store._update(conn, entity, record["id"], changes, actor, mode="internal", trusted=True,
@@ -248,6 +261,20 @@ class Workflows:
         events.record_transitioned.send(entity.id, conn=conn, store=self.store, record=after, before=record,
                                         actor=actor, transition=t.id if t else None, from_state=src, to_state=to)
         return after
+
+    @staticmethod
+    def _suggested(runner, wf, record, changes, old_state, new_state, src, to) -> dict:
+        """The new state's `suggest` values for the fields the user has not changed: empty, or still
+        holding what the state left behind proposed (a probability typed by hand is kept)."""
+        if not new_state.suggest:
+            return {}
+        current = {**record, **changes}
+        proposed = runner.fields_for(current, dict(new_state.suggest), f"{wf.id}.states.{to}.suggest")
+        before = dict(old_state.suggest) if old_state is not None else {}
+        was = runner.fields_for(record, {k: before[k] for k in proposed if k in before},
+                                f"{wf.id}.states.{src}.suggest") if before else {}
+        return {k: v for k, v in proposed.items()
+                if values.empty(current.get(k)) or (k in was and _same_value(current.get(k), was[k]))}
 
     def log(self, conn, entity, wf, record, t, actor, event, comment=None):
         conn.execute(history.insert().values(
@@ -307,7 +334,7 @@ def _raw(wf: Workflow) -> dict:
         "label": wf.label,
         "states": {s.id: {"label": s.label, **({"color": s.color} if s.color else {}), "final": s.final,
                           "paused": s.paused, **({"sla": dict(s.sla)} if s.sla else {}),
-                          "set": dict(s.set), "on_enter": actions(s.on_enter), "on_leave": actions(s.on_leave)}
+                          "set": dict(s.set), "suggest": dict(s.suggest), "on_enter": actions(s.on_enter), "on_leave": actions(s.on_leave)}
                    for s in wf.states.values()},
         "transitions": {t.id: {"label": t.label, "from": list(t.sources) if len(t.sources) > 1 else t.sources[0],
                                "to": t.to, "roles": list(t.roles), **({"when": t.when} if t.when else {}),
@@ -325,3 +352,13 @@ def _raw(wf: Workflow) -> dict:
 
 
 __all__ = ["Workflows", "BadRequest"]
+
+
+def _same_value(a, b) -> bool:
+    """10, "10" and Decimal("10.00") are the same proposal."""
+    if a == b:
+        return True
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except (InvalidOperation, ValueError):
+        return str(a) == str(b)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from . import autonumber, clock, events, rules, values
 from .actor import Actor
 from .db import reading, writing
-from .errors import BadRequest, Conflict, EngineError, NotFound, RuleError, ValidationFailed
+from .errors import BadRequest, Conflict, EngineError, Forbidden, NotFound, RuleError, ValidationFailed
 from .model import Config, Entity, Field, label_of
 from .policy import Policy
 from .query import ListRequest, order_by, where_clauses
@@ -195,6 +195,47 @@ class RecordStore:
         hidden = self.hidden_fields(entity, actor)
         return {k: v for k, v in rec.items() if k not in hidden} if hidden else rec
 
+    def readonly_fields(self, entity: Entity, actor: Actor) -> frozenset:
+        """Fields the actor sees but may not change (H4): forms show them disabled."""
+        fn = getattr(self.policy, "readonly_fields", None)
+        return fn(entity, actor) if fn else frozenset()
+
+    def actions(self, entity_id: str, actor: Actor) -> frozenset:
+        """The actions (read, create, update, delete, export, import, assign, admin) the actor may
+        take on the entity, so pages offer only what will be allowed."""
+        fn = getattr(self.policy, "actions", None)
+        if fn is not None:
+            return fn(entity_id, actor)
+        out = set()
+        for a in ("read", "create", "update", "delete", "export", "import", "assign", "restore"):
+            try:
+                self.policy.check(self.entity(entity_id), a, actor)
+                out.add("admin" if a == "restore" else a)
+            except Forbidden:
+                pass
+        return frozenset(out)
+
+    def visible_count(self, entity_id: str, actor: Actor) -> tuple[int, int]:
+        """(records the actor's row scope shows, all live records) of the entity."""
+        entity = self.entity(entity_id)
+        t = self.table(entity)
+        alive = t.c.deleted_at.is_(None)
+        clause = self.row_scope(entity, actor, t)
+        with reading(self.engine) as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t).where(alive)).scalar()
+            if clause is None:
+                return total, total
+            return conn.execute(sa.select(sa.func.count()).select_from(t).where(alive, clause)).scalar(), total
+
+    def check(self, entity_id: str, action: str, actor: Actor) -> None:
+        """Forbidden unless the actor may take `action` on the entity (export, import, …)."""
+        self.policy.check(self.entity(entity_id), action, actor)
+
+    def _check_changes(self, entity, actor, changed, current, given=()) -> None:
+        fn = getattr(self.policy, "check_changes", None)
+        if fn is not None:
+            fn(entity, actor, changed, current, given)
+
     def _check_write(self, entity, actor, data) -> None:
         fn = getattr(self.policy, "check_write", None)
         if fn is not None and isinstance(data, dict):
@@ -202,12 +243,13 @@ class RecordStore:
 
     def _check_scope(self, conn, entity, actor, rid, action: str = "read"):
         t = self.table(entity)
-        clause = self._scope(entity, actor, t, action)
+        clause = self.row_scope(entity, actor, t, action)
         if clause is not None and conn.execute(sa.select(t.c.id).where(t.c.id == rid, clause)).first() is None:
             raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
 
-    def _scope(self, entity, actor, table, action: str = "read"):
-        """The policy's row scope for `action` (read, update, delete) as a WHERE clause, or None."""
+    def row_scope(self, entity, actor, table, action: str = "read"):
+        """The policy's row scope for `action` (read, update, delete) as a WHERE clause, or None;
+        public for the parts that build their own queries (imports resolving links, counts)."""
         try:
             return self.policy.scope(entity, actor, table, action=action)
         except TypeError:                       # a policy written before scopes knew the action
@@ -215,12 +257,39 @@ class RecordStore:
 
     def list(self, entity_id: str, req: ListRequest, actor: Actor) -> dict:
         entity = self.entity(entity_id)
+        t = self.table(entity)
+        conds, hidden = self.list_conditions(entity, t, req, actor)
+        with reading(self.engine) as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one()
+            q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
+                 .limit(req.per_page).offset((req.page - 1) * req.per_page))
+            items = [dict(r) for r in conn.execute(q).mappings()]
+        if hidden:
+            items = [{k: v for k, v in r.items() if k not in hidden} for r in items]
+        return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
+
+    def totals(self, entity_id: str, req: ListRequest, actor: Actor, fields) -> dict:
+        """{field: sum} over every record `list` would return for `req` (all pages), in one
+        aggregate query under the same row scope; fields the actor may not see are left out."""
+        entity = self.entity(entity_id)
+        t = self.table(entity)
+        conds, hidden = self.list_conditions(entity, t, req, actor)
+        names = [f for f in fields if f in entity.fields and entity.fields[f].stored and f not in hidden
+                 and not entity.fields[f].encrypted]
+        if not names:
+            return {}
+        with reading(self.engine) as conn:
+            row = conn.execute(sa.select(*[sa.func.sum(t.c[f]) for f in names]).where(*conds)).first()
+        return {f: row[i] for i, f in enumerate(names)}
+
+    def list_conditions(self, entity: Entity, t: sa.Table, req: ListRequest, actor: Actor):
+        """(WHERE clauses, hidden fields) of a list request: permission, row scope, filters, search.
+        Public: reports, totals and exports aggregate or stream under the list's own WHERE."""
         self.policy.check(entity, "read", actor)
         if req.deleted:                      # the recycle bin is for those who may restore
             self.policy.check(entity, "restore", actor)
-        t = self.table(entity)
         conds = [t.c.deleted_at.is_not(None) if req.deleted else t.c.deleted_at.is_(None)]
-        scope = self._scope(entity, actor, t)
+        scope = self.row_scope(entity, actor, t)
         if scope is not None:
             conds.append(scope)
         hidden = self.hidden_fields(entity, actor)
@@ -233,14 +302,7 @@ class RecordStore:
             if hook is None:
                 raise BadRequest(f"{entity.label_text()} has no SLA to filter by.")
             conds.append(hook(entity, t, req.sla))
-        with reading(self.engine) as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one()
-            q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
-                 .limit(req.per_page).offset((req.page - 1) * req.per_page))
-            items = [dict(r) for r in conn.execute(q).mappings()]
-        if hidden:
-            items = [{k: v for k, v in r.items() if k not in hidden} for r in items]
-        return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
+        return conds, hidden
 
     def titles(self, entity_id: str, ids, actor: Actor | None = None) -> dict:
         """{id: title} for link display, one query. With `actor`, only records in the actor's scope
@@ -251,7 +313,7 @@ class RecordStore:
         entity = self.config.entities[entity_id]
         t = self.table(entity)
         conds = [t.c.id.in_(ids)]
-        scope = self._scope(entity, actor, t) if actor is not None else None
+        scope = self.row_scope(entity, actor, t) if actor is not None else None
         if scope is not None:
             conds.append(scope)
         with reading(self.engine) as conn:
@@ -261,8 +323,8 @@ class RecordStore:
     # ---- writes -------------------------------------------------------------------------
     def create(self, entity_id: str, data, actor: Actor, mode: str = "json", conn=None, trusted=False) -> dict:
         entity = self.entity(entity_id)
+        self._check_write(entity, actor, data)       # a hidden field is named first: the more precise 403
         self.policy.check(entity, "create", actor)
-        self._check_write(entity, actor, data)
         if conn is not None:
             return self.visible(entity, actor, self._create(conn, entity, data, actor, mode, trusted))
         with db_errors(self, entity), writing(self.engine) as conn:
@@ -272,6 +334,8 @@ class RecordStore:
         vals, children, errors = self._prepare(conn, entity, data, actor, None, mode, trusted)
         if errors:
             raise ValidationFailed(errors)
+        if mode != "internal":
+            self._check_changes(entity, actor, vals, None, frozenset(data) if isinstance(data, dict) else ())
         for f in entity.user_fields:
             if f.type == "autonumber" and not vals.get(f.id):
                 vals[f.id] = autonumber.next_value(conn, entity.id, f.id, f.format)
@@ -323,6 +387,8 @@ class RecordStore:
         changed = {k: v for k, v in vals.items() if current.get(k) != v}
         if not changed and children is None:
             return current
+        if mode != "internal":
+            self._check_changes(entity, actor, changed, current)
         t = self.table(entity)
         changed.update(version=current["version"] + 1, updated_at=now(), updated_by=actor.id)
         res = conn.execute(t.update().where(t.c.id == current["id"], t.c.version == current["version"])
@@ -472,7 +538,9 @@ class RecordStore:
             merged[sf.id] = wf.initial
         if merged[sf.id] != wf.initial or wf.initial not in wf.states:
             return
-        for k, expr in wf.states[wf.initial].set.items():
+        first = wf.states[wf.initial]
+        proposed = {k: v for k, v in first.suggest.items() if values.empty(merged.get(k))}
+        for k, expr in {**proposed, **first.set}.items():
             f = entity.fields.get(k)
             try:
                 v = rules.evaluate(expr, self._names(conn, entity, merged, rows, expr), actor.id,

@@ -19,11 +19,30 @@ users = sa.Table(
     sa.Column("language", sa.String(8)),
     sa.Column("manager", sa.Integer, sa.ForeignKey("sys_user.id")),
     sa.Column("team", sa.String(64), index=True),      # row scope `team`: users of one team see each other's records
+    sa.Column("region", sa.String(64), index=True),    # row scope `region`: records owned by users of the region
     sa.Column("active", sa.Boolean(create_constraint=False), nullable=False, default=True),
     sa.Column("created_at", sa.DateTime),
     # Bumped on sign-out and when the user is disabled: sessions and remember-me cookies carry
     # the epoch they were made in and stop working once it moves on (None reads as 0).
     sa.Column("session_epoch", sa.Integer),
+)
+
+# The organisation (H1): teams form a tree (a team's scope includes its sub-teams); regions are flat.
+# Ids are short codes (`east`, `sales-hz`) that sys_user.team / sys_user.region hold.
+teams = sa.Table(
+    "sys_team", SYSTEM,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("label_en", sa.String(200)),
+    sa.Column("label_zh", sa.String(200)),
+    sa.Column("parent", sa.String(64), index=True),
+    sa.Column("manager", sa.Integer),
+)
+
+regions = sa.Table(
+    "sys_region", SYSTEM,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("label_en", sa.String(200)),
+    sa.Column("label_zh", sa.String(200)),
 )
 
 tokens = sa.Table(

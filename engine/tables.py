@@ -11,6 +11,7 @@ from .model import Config, Entity, Field
 from . import wftables  # noqa: F401  (registers the workflow tables on SYSTEM)
 from . import audit as _audit_tables  # noqa: F401  (the audit trail)
 from .automation import tables as _automation_tables  # noqa: F401  (and the automation tables)
+from . import importlog as _import_tables  # noqa: F401  (imports: progress and saved mappings)
 from .systables import SYSTEM
 
 DEFAULT_LENGTH = {"string": 255, "email": 254, "phone": 64, "url": 1024, "select": 100, "autonumber": 64, "state": 64}

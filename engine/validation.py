@@ -12,6 +12,7 @@ from jsonschema.exceptions import best_match
 from .model import Entity, Field
 
 NUMERIC_STRING = r"^-?[0-9]+(\.[0-9]+)?$"
+MAX_INT = 2 ** 31 - 1              # integer and id columns hold 32 bits on both databases
 
 
 def field_schema(f: Field, config_entities=None) -> dict:
@@ -23,6 +24,8 @@ def field_schema(f: Field, config_entities=None) -> dict:
             s["maxLength"] = f.max_length
         if f.min_length:
             s["minLength"] = f.min_length
+        elif f.required and t not in ("autonumber", "state"):
+            s["minLength"] = 1                  # empty text is no value: "is required"
         if t == "email":
             s["format"] = "email"
         if f.pattern:
@@ -32,7 +35,7 @@ def field_schema(f: Field, config_entities=None) -> dict:
     elif t == "multiselect":
         s = {"type": "array", "items": {"type": "string", "enum": list(f.option_values)}, "uniqueItems": True}
     elif t == "integer":
-        s = {"type": "integer"}
+        s = {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT}
     elif t in ("decimal", "money", "percent"):
         s = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMERIC_STRING}]}
     elif t == "boolean":
@@ -42,7 +45,7 @@ def field_schema(f: Field, config_entities=None) -> dict:
     elif t == "datetime":
         s = {"type": "string", "format": "date-time"}
     elif t in ("link", "user"):
-        s = {"type": "integer", "minimum": 1}
+        s = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
     elif t == "attachment":
         s = {"type": "object", "properties": {"name": {"type": "string"}, "content_base64": {"type": "string"},
                                               "sha256": {"type": "string"}}}
@@ -69,8 +72,12 @@ def input_schema(entity: Entity, partial: bool, children: dict | None = None) ->
             props[f.id] = {"type": "array", "items": children[f.of]}
         else:
             props[f.id] = field_schema(f)
-    # clients may send back what they read: system fields are accepted and ignored
-    props["version"] = {"type": ["integer", "null"]}
+        if not f.writable:
+            props[f.id] = {**props[f.id], "readOnly": True}
+    # clients may send back what they read: system fields are accepted and ignored (readOnly)
+    props["version"] = ({"type": "integer", "minimum": 1, "maximum": MAX_INT,
+                         "description": "the version you read (or send If-Match)"} if partial
+                        else {"type": ["integer", "null"], "readOnly": True})
     schema = {"type": "object", "properties": props, "additionalProperties": False}
     if not partial:
         req = [f.id for f in entity.fields.values() if f.required and f.writable and not f.default and not f.computed]
@@ -109,6 +116,8 @@ def _message(error) -> str:
         return f"expected {want}, got {got}"
     if v == "maxLength":
         return f"at most {error.validator_value} characters"
+    if v == "minLength":
+        return "is required" if error.instance == "" else f"at least {error.validator_value} characters"
     if v == "minimum":
         return f"must be at least {error.validator_value}"
     if v == "maximum":

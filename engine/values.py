@@ -156,15 +156,17 @@ def coerce(f: Field, v):
     raise ValueError(f"unsupported type {t}")
 
 
-def to_json(f: Field | None, v, exact: bool = False):
+def to_json(f: Field | None, v, exact: bool = False, utc: bool = False):
     """A stored value as JSON-ready data. `exact`: decimals stay Decimal, for a serializer that writes
-    them as JSON numbers digit for digit (the API's); otherwise float."""
+    them as JSON numbers digit for digit (the API's); otherwise float. `utc`: a stored (naive UTC)
+    datetime carries its zone, `…Z`, as RFC 3339 `date-time` requires (the API's)."""
     if v is None:
         return None
     if isinstance(v, Decimal):
         return v if exact else float(v)
     if isinstance(v, dt.datetime):
-        return v.replace(microsecond=0).isoformat()
+        text = v.replace(microsecond=0).isoformat()
+        return text + "Z" if utc and v.tzinfo is None else text
     if isinstance(v, dt.date):
         return v.isoformat()
     return v
@@ -195,16 +197,16 @@ def check_limits(f: Field, v) -> str | None:
     return None
 
 
-def record_to_json(config, entity, rec: dict, exact: bool = False) -> dict:
+def record_to_json(config, entity, rec: dict, exact: bool = False, utc: bool = False) -> dict:
     """A record as a JSON-ready dict: ISO dates, numbers for decimals, child rows nested."""
     out = {}
     for k, v in rec.items():
         f = entity.fields.get(k)
         if f is not None and f.type == "table" and isinstance(v, list):
             child = config.entities[f.of]
-            out[k] = [record_to_json(config, child, row, exact) for row in v]
+            out[k] = [record_to_json(config, child, row, exact, utc) for row in v]
         else:
-            out[k] = to_json(f, v, exact)
+            out[k] = to_json(f, v, exact, utc)
     return out
 
 

@@ -55,13 +55,15 @@ def _not_found(_e):
 
 
 @bp.errorhandler(405)
-def _method(_e):
-    return error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+def _method(e):
+    resp = error(405, "method_not_allowed", f"{request.method} is not allowed on {request.path}.")
+    resp.headers["Allow"] = ", ".join(getattr(e, "valid_methods", None) or ())
+    return resp
 
 
 @bp.errorhandler(413)
 def _too_large(_e):
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    limit = request.max_content_length or current_app.config.get("MAX_CONTENT_LENGTH") or 0
     return error(413, "too_large", f"The request body is larger than the limit of {limit / (1024 * 1024):g} MB.")
 
 
@@ -107,9 +109,21 @@ def _body():
 
 
 def _entity(name):
+    if name not in runtime().config.entities:
+        _fixed_route_405()
     e = runtime().store.entity(name)
     g.entity = e
     return e
+
+
+def _fixed_route_405():
+    """`GET /delegations` lands on the generic `/<entity>` route; when a fixed API address answers
+    other methods, say so (405 with `Allow`) instead of "there is no entity 'delegations'"."""
+    from werkzeug.exceptions import MethodNotAllowed
+    methods = {m for r in current_app.url_map.iter_rules() if r.rule == request.path and not r.arguments
+               for m in (r.methods or ())} - {"HEAD", "OPTIONS"}
+    if methods:
+        raise MethodNotAllowed(valid_methods=sorted(methods))
 
 
 @bp.get("/openapi.json")
@@ -127,11 +141,18 @@ def me():
 def reload_config():
     if not g.actor.is_admin:
         raise Forbidden("Only an administrator may reload the configuration.")
+    from . import auditlog
     rt = runtime()
+    before = rt.config.digest if rt.config is not None else None
     ok = rt.load()
     if ok:
-        rt.ensure_schema()
+        applied = rt.ensure_schema(by=g.actor)
+        auditlog.record(rt.engine, "config.reload", g.actor, changes={"digest": (before, rt.config.digest)},
+                        detail=auditlog.steps_summary(applied, rt.config.digest))
         return jsonify({"reloaded": True, "digest": rt.config.digest})
+    auditlog.record(rt.engine, "config.reload_failed", g.actor,
+                    detail=f"{len(rt.problems)} problem(s); still serving config {before}: "
+                           + "; ".join(str(p) for p in rt.problems[:5])[:2000])
     return error(422, "config_invalid", "The new configuration has errors; still serving the last good one.",
                  problems=[str(p) for p in rt.problems])
 
@@ -150,7 +171,8 @@ def list_records(entity):
 def create_record(entity):
     e = _entity(entity)
     store = runtime().store
-    rec = store.create(entity, _body(), g.actor)
+    from engine.linkopts import fill  # a link's `fetch`: empty fields filled from the linked record
+    rec = store.create(entity, fill(store, e, _body(), g.actor), g.actor)
     resp = jsonify(record_json(store.config, e, rec))
     resp.status_code = 201
     resp.headers["Location"] = f"{request.base_url.rstrip('/')}/{rec['id']}"
@@ -245,11 +267,7 @@ def transitions(entity, rid):
 def run_transition(entity, rid, name):
     e = _entity(entity)
     body = _body()
-    comment = body.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        from engine.errors import ValidationFailed
-        raise ValidationFailed({"comment": "a text"})
-    result = runtime().workflows.execute(entity, rid, name, g.actor, comment=comment, version=_version(body))
+    result = runtime().workflows.execute(entity, rid, name, g.actor, comment=_comment(body), version=_version(body))
     seen = runtime().store.visible(e, g.actor, result["record"])
     out = {"status": result["status"], "record": record_json(runtime().config, e, seen)}
     if result["status"] == "pending_approval":
@@ -287,8 +305,10 @@ def decide(task_id, decision):
     if decision not in ("approve", "reject", "delegate"):
         raise NotFound(f"Unknown decision {decision!r}; use approve, reject or delegate.")
     body = _body()
-    result = approvals.decide(runtime().workflows, task_id, g.actor, decision, body.get("comment"),
-                              body.get("delegate_to"))
+    delegate_to = body.get("delegate_to")
+    if delegate_to is not None and (isinstance(delegate_to, bool) or not isinstance(delegate_to, (int, str))):
+        raise ValidationFailed({"delegate_to": "the id of an active user other than you"})
+    result = approvals.decide(runtime().workflows, task_id, g.actor, decision, _comment(body), delegate_to)
     result.pop("record", None)
     return jsonify(result)
 
@@ -305,24 +325,44 @@ def create_delegation():
             dates[key] = dt.date.fromisoformat(str(body.get(key, "")))
         except ValueError:
             errors[key] = "is not a date (YYYY-MM-DD)"
-    if not isinstance(body.get("delegate"), int):
+    delegate = body.get("delegate")
+    if isinstance(delegate, bool) or not isinstance(delegate, int) or not 0 < delegate <= MAX_ID:
         errors["delegate"] = "the id of the user who covers"
     if errors:
         raise ValidationFailed(errors)
     did = approvals.set_delegation(runtime().workflows, g.actor, body["delegate"], dates["starts_on"], dates["ends_on"])
-    resp = jsonify({"id": did, "delegate": body["delegate"], "starts_on": body["starts_on"], "ends_on": body["ends_on"]})
+    resp = jsonify({"id": did, "delegate": body["delegate"], "starts_on": dates["starts_on"].isoformat(),
+                    "ends_on": dates["ends_on"].isoformat()})
     resp.status_code = 201
     return resp
 
 
 @bp.post("/approval-requests/<int:request_id>/withdraw")
 def withdraw(request_id):
-    return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _body().get("comment")))
+    return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _comment(_body())))
+
+
+def _comment(body: dict):
+    """The optional `comment` of a decision or a withdrawal: text, or a 422 naming it."""
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise ValidationFailed({"comment": "a text"})
+    if comment is not None and _unencodable(comment):
+        raise ValidationFailed({"comment": "contains an invalid character (a lone UTF-16 surrogate)"})
+    return comment
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _jsonable(row: dict) -> dict:
     from engine.values import to_json
-    return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v, True))
+    return {k: ([_jsonable(x) for x in v] if isinstance(v, list) and v and isinstance(v[0], dict) else to_json(None, v, True, utc=True))
             for k, v in row.items()}
 
 
@@ -374,7 +414,7 @@ def sla_compliance(entity):
     if not runtime().automation.has_sla(e.id):
         raise NotFound(f"{e.label_text()} has no SLA.")
     t = store.table(e)
-    scope = store._scope(e, g.actor, t)
+    scope = store.row_scope(e, g.actor, t)
     visible = sa.select(t.c.id).where(t.c.deleted_at.is_(None), *([scope] if scope is not None else []))
     with reading(runtime().engine) as conn:
         items = sla.compliance(conn, e.id, bounds.get("from"), bounds.get("to"), clock.now(), visible)
@@ -383,24 +423,42 @@ def sla_compliance(entity):
 
 @bp.get("/audit")
 def audit_entries():
-    """The audit trail (admin, auditor): `?entity=&record=&user=&action=&page=&per_page=`."""
+    """The audit trail (admin, auditor): `?entity=&record=&user=&action=&since=&until=&page=&per_page=`,
+    `format=csv` for every match as a file (UTF-8 with BOM; cells safe from formulas)."""
     from engine import audit
     from engine.errors import ValidationFailed
-    reader = getattr(runtime().store.policy, "may_read_audit", None)
-    if not (g.actor.is_admin or (reader is not None and reader(g.actor))):
-        raise Forbidden("Only an administrator or a role named in access.yaml `audit_readers` may read the audit trail.")
+
+    from . import auditlog
+    store = runtime().store
+    auditlog.require_reader(store, g.actor)
     page, per_page = _page_args()
     ids = {}
     for key in ("record", "user"):
         raw = request.args.get(key)
         if raw not in (None, ""):
-            if not raw.isdigit() or int(raw) > MAX_ID:
+            if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
                 raise ValidationFailed({key: "an id"})
             ids[key] = int(raw)
-    out = audit.entries(runtime().engine, entity=request.args.get("entity") or None, record_id=ids.get("record"),
-                        user_id=ids.get("user"), action=request.args.get("action") or None, page=page,
-                        per_page=per_page)
-    out["items"] = [_jsonable(i) for i in out["items"]]
+    try:
+        since, until = auditlog.day_bounds(request.args.get("since"), request.args.get("until"))
+    except BadRequest as e:
+        raise ValidationFailed({e.message.split(":")[0]: e.message}) from None
+    fmt = request.args.get("format") or "json"
+    if fmt not in ("json", "csv"):
+        raise ValidationFailed({"format": "json or csv"})
+    filters = dict(entity=request.args.get("entity") or None, record_id=ids.get("record"), user_id=ids.get("user"),
+                   action=request.args.get("action") or None, since=since, until=until)
+    if fmt == "csv":
+        import json
+
+        from .csvsafe import csv_response
+        rows = ([i["id"], i["at"].isoformat() + "Z", i["user_id"], i["user"], i["action"], i["entity"], i["record"],
+                 json.dumps(auditlog.visible_changes(store, g.actor, i), ensure_ascii=False, default=str),
+                 i["detail"]] for i in audit.each_entry(runtime().engine, auditlog.EXPORT_LIMIT, **filters))
+        return csv_response(["id", "at", "user_id", "user", "action", "entity", "record", "changes", "detail"],
+                            rows, "audit.csv")
+    out = audit.entries(runtime().engine, page=page, per_page=per_page, **filters)
+    out["items"] = [_jsonable(dict(i, changes=auditlog.visible_changes(store, g.actor, i))) for i in out["items"]]
     return jsonify(out)
 
 
@@ -408,6 +466,9 @@ def audit_entries():
 def my_notifications():
     from engine.automation import notifications
     page, per_page = _page_args()
+    from .openapi import UNREAD
+    if request.args.get("unread", "") not in UNREAD:
+        raise ValidationFailed({"unread": "1, true or yes for unread only; 0, false or no for all"})
     unread = request.args.get("unread") in ("1", "true", "yes")
     out = notifications.listing(runtime().engine, g.actor.id, unread, page, per_page)
     out["items"] = [_jsonable(n) for n in out["items"]]
@@ -498,3 +559,19 @@ def retry_job(kind, job_id):
     if current_app.config.get("CRM_BACKGROUND"):
         current_app.extensions["crm_jobs"].kick()
     return jsonify({"retried": True, "kind": kind, "id": job_id})
+
+
+from . import org_api  # noqa: E402,F401  (admin routes for users, teams and regions join this blueprint)
+from . import config_api  # noqa: E402,F401  (the studio's plan / apply / versions routes, ditto)
+
+from . import access_explain  # noqa: E402  (the "view as" explanation of one user's permissions)
+
+access_explain.register(bp, runtime, _admin)
+
+from . import dataio_api  # noqa: E402  (import and export of records: POST /<entity>/import, GET /<entity>/export)
+
+dataio_api.register(bp, runtime, _entity)
+
+from . import reports_api  # noqa: E402  (reports and dashboards: GET /reports, /reports/<id>, /dashboards)
+
+reports_api.register(bp, runtime)

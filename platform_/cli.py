@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from engine.errors import ConfigInvalid, EngineError, MigrationRefused
 from engine.loader import load_config
 
-from . import auth
+from . import auditlog, auth
 
 DEMO_PASSWORD = "demo-Passw0rd"
 
@@ -77,7 +77,7 @@ def _in_flight(rt) -> bool:
 def init():
     """Create or migrate the tables for the loaded config (additive steps only)."""
     rt = _loaded()
-    applied = rt.migrator().apply(only_safe=True)
+    applied = rt.migrator().apply(only_safe=True, audit_as=auditlog.cli_actor())
     rt.workflows.register_definitions()
     click.echo(f"Database ready: {len(applied)} step(s) applied.")
     left = [s for s in rt.migrator().plan() if s.destructive]
@@ -99,8 +99,12 @@ def migrate(show_plan, do_apply, allow_destructive, purge):
         if not allow_destructive:
             click.echo("--purge drops data kept by earlier removals; repeat with --allow-destructive.", err=True)
             sys.exit(1)
-        for name in m.purge_removed():
+        dropped = m.purge_removed()
+        for name in dropped:
             click.echo(f"dropped {name}")
+        if dropped:
+            auditlog.record(rt.engine, "config.purge", auditlog.cli_actor(),
+                            detail=f"config {rt.config.digest}: dropped " + ", ".join(dropped))
         return
     if not do_apply:
         _print_plan(m.plan())
@@ -110,11 +114,14 @@ def migrate(show_plan, do_apply, allow_destructive, purge):
         click.echo("Refused: records would be stranded in states no workflow version has.", err=True)
         sys.exit(1)
     try:
-        applied = m.apply(allow_destructive=allow_destructive)
+        applied = m.apply(allow_destructive=allow_destructive, audit_as=auditlog.cli_actor())
     except MigrationRefused as e:
         click.echo(e.message, err=True)
         sys.exit(1)
     rt.workflows.register_definitions()
+    from . import configstore
+    configstore.sync_history(rt.engine, rt.config_dir)
+    configstore.bump_generation(rt.engine)      # running web and worker processes reload within seconds
     _print_plan(applied)
     click.echo("Applied." if applied else "")
 
@@ -186,7 +193,11 @@ def user_create(name, password, roles, full_name, email, language, manager, team
             raise click.ClickException(f"no user named {manager!r}")
         manager_id = row["id"]
     try:
-        uid = auth.create_user(rt.engine, name, password, roles, full_name, email, language, manager_id, team)
+        uid = auth.create_user(rt.engine, name, password, roles, full_name, email, language, manager_id, team,
+                               audit=auditlog.user_entry("user.create", auditlog.cli_actor(), name, changes={
+                                   k: (None, v) for k, v in (("roles", roles), ("full_name", full_name),
+                                                             ("email", email), ("language", language),
+                                                             ("manager", manager), ("team", team)) if v}))
     except EngineError as e:
         raise click.ClickException(e.message)
     click.echo(f"User {name} created (id {uid}, roles {', '.join(roles)}).")
@@ -197,11 +208,17 @@ def user_create(name, password, roles, full_name, email, language, manager, team
 @click.argument("team")
 def user_team(name, team):
     """Put user NAME in TEAM ("-" for none): row scope `team` shares records within a team."""
+    import sqlalchemy as sa
+
     from engine.systables import users
     rt = _loaded()
     with rt.engine.begin() as conn:
+        row = conn.execute(sa.select(users.c.id, users.c.team).where(users.c.username == name)).first()
         n = conn.execute(users.update().where(users.c.username == name)
                          .values(team=None if team == "-" else team)).rowcount
+        if n and row.team != (None if team == "-" else team):
+            auditlog.user_entry("user.update", auditlog.cli_actor(), name,
+                                changes={"team": (row.team, None if team == "-" else team)})(conn, row.id)
     if not n:
         raise click.ClickException(f"no user named {name!r}")
     click.echo(f"{name} is in team {team}." if team != "-" else f"{name} is in no team.")
@@ -212,6 +229,85 @@ def user_list():
     for u in auth.list_users(_loaded().engine):
         click.echo(f"{u['id']:>5} {u['username']:<20} {','.join(u['roles'] or ()):<30} "
                    f"{'active' if u['active'] else 'inactive'}")
+
+
+@user.command("region")
+@click.argument("name")
+@click.argument("region")
+def user_region(name, region):
+    """Put user NAME in REGION ("-" for none; see `region list`). Audited as user.update."""
+    from . import org
+    rt = _loaded()
+    rt.ensure_schema()
+    try:
+        org.update_user(rt.engine, rt.config, auditlog.cli_actor(), name, {"region": None if region == "-" else region})
+    except EngineError as e:
+        raise click.ClickException(e.message)
+    click.echo(f"{name} is in region {region}." if region != "-" else f"{name} is in no region.")
+
+
+# ---- the organisation: teams (a tree) and regions, changed through platform_/org.py (audited) ----
+def _org_add(kind, ident, data):
+    from . import org
+    rt = _loaded()
+    rt.ensure_schema()
+    try:
+        org.create(rt.engine, auditlog.cli_actor(), kind, {"id": ident, **{k: v for k, v in data.items() if v is not None}})
+    except EngineError as e:
+        raise click.ClickException(e.message)
+    click.echo(f"{kind.capitalize()} {ident} created.")
+
+
+@crm.group("team")
+def team_group():
+    """Teams: a tree (a team's row scope includes its sub-teams)."""
+
+
+@team_group.command("add")
+@click.argument("ident", metavar="ID")
+@click.option("--label-en")
+@click.option("--label-zh")
+@click.option("--parent", help="Id of the parent team.")
+@click.option("--manager", help="User name of the team's manager.")
+def team_add(ident, label_en, label_zh, parent, manager):
+    """Create team ID (a short code such as east or sales-hz)."""
+    _org_add("team", ident, {"label_en": label_en or (None if label_zh else ident), "label_zh": label_zh,
+                             "parent": parent, "manager": manager})
+
+
+@team_group.command("list")
+def team_list():
+    """Every team as a tree: id, labels, members, manager."""
+    from . import org
+    rows = org.team_tree(_loaded().engine)
+    for r in rows:
+        click.echo(f"{'  ' * r['depth']}{r['id']:<20} {r['label_en'] or '':<24} {r['label_zh'] or '':<12} "
+                   f"{r['members']} member(s)" + (f", manager {r['manager_username']}" if r["manager_username"] else ""))
+    click.echo(f"{len(rows)} team(s)")
+
+
+@crm.group("region")
+def region_group():
+    """Regions: row scope `region` shares the records of the users of one region."""
+
+
+@region_group.command("add")
+@click.argument("ident", metavar="ID")
+@click.option("--label-en")
+@click.option("--label-zh")
+def region_add(ident, label_en, label_zh):
+    """Create region ID (a short code such as east-china)."""
+    _org_add("region", ident, {"label_en": label_en or (None if label_zh else ident), "label_zh": label_zh})
+
+
+@region_group.command("list")
+def region_list():
+    """Every region: id, labels, members."""
+    from . import org
+    rows = org.listing(_loaded().engine, "region")
+    for r in rows:
+        click.echo(f"{r['id']:<20} {r['label_en'] or '':<24} {r['label_zh'] or '':<12} {r['members']} member(s)")
+    click.echo(f"{len(rows)} region(s)")
 
 
 @crm.group("token")
@@ -227,7 +323,8 @@ def token_create(username, name):
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
     try:
-        value = auth.create_token(rt.engine, username, name)
+        value = auth.create_token(rt.engine, username, name,
+                                  audit=auditlog.user_entry("token.create", auditlog.cli_actor(), username))
     except EngineError as e:
         raise click.ClickException(e.message)
     click.echo(f"Token for {username} (send as 'Authorization: Bearer <token>'; it is not shown again):")
@@ -248,8 +345,9 @@ def user_disable(name):
     """Disable NAME at once: sign-in refused, every session signed out, every API token revoked."""
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
-    _user_row(rt, name)
-    revoked = auth.disable_user(rt.engine, name)
+    row = _user_row(rt, name)
+    revoked = auth.disable_user(rt.engine, name, audit=auditlog.user_entry(
+        "user.disable", auditlog.cli_actor(), name, changes={"active": (bool(row["active"]), False)}))
     click.echo(f"User {name} disabled: signed out everywhere, {revoked} token(s) revoked.")
 
 
@@ -259,8 +357,9 @@ def user_enable(name):
     """Let a disabled user sign in again (revoked tokens stay revoked)."""
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
-    _user_row(rt, name)
-    auth.enable_user(rt.engine, name)
+    row = _user_row(rt, name)
+    auth.enable_user(rt.engine, name, audit=auditlog.user_entry(
+        "user.enable", auditlog.cli_actor(), name, changes={"active": (bool(row["active"]), True)}))
     click.echo(f"User {name} enabled.")
 
 
@@ -288,6 +387,10 @@ def user_transfer(from_name, to_name, dry_run):
                    f"would move from {from_name} to {to_name}; nothing changed.")
         return
     result = transfer.run(rt, src["id"], dst["id"])
+    auditlog.record(rt.engine, "user.transfer", auditlog.cli_actor(), entity=auditlog.USER_ENTITY,
+                    record_id=src["id"], detail=f"{from_name} → {to_name}: "
+                    + ", ".join(f"{e} {n}" for e, n in result.moved.items()) + f"; tasks {result.tasks}"
+                    + (f"; failed {len(result.failed)}" if result.failed else ""))
     for entity, n in result.moved.items():
         click.echo(f"{entity}: {n} record(s) moved")
     click.echo(f"tasks: {result.tasks} open task(s) moved")
@@ -329,7 +432,8 @@ def token_revoke(username, token_id):
     rt = _loaded()
     rt.migrator().apply(only_safe=True)
     _user_row(rt, username)
-    n = auth.revoke_tokens(rt.engine, username, token_id)
+    n = auth.revoke_tokens(rt.engine, username, token_id,
+                           audit=auditlog.user_entry("token.revoke", auditlog.cli_actor(), username))
     if token_id is not None and n == 0:
         raise click.ClickException(f"{username} has no active token #{token_id}")
     click.echo(f"Revoked {n} token(s) of {username}.")
@@ -358,6 +462,7 @@ def worker(burst):
         def tick():
             while True:
                 try:
+                    rt.follow()          # a config change applied elsewhere: reload within seconds
                     q.sweep_if_due()
                 except Exception as e:  # noqa: BLE001 - Redis hiccup: try again next tick
                     click.echo(f"sweep not enqueued: {e}", err=True)
@@ -590,3 +695,13 @@ def keys_rotate():
                 total += len(todo)
                 click.echo(f"{e.id}.{f.id}: {len(todo)} of {len(rows)} value(s) re-encrypted")
     click.echo(f"re-encrypted {total}")
+
+
+from .imports import register as _register_import  # noqa: E402  (`flask crm import`, platform_/imports.py)
+
+_register_import(crm, _loaded)
+
+
+from .pack_cli import pack_group  # noqa: E402  (flask crm pack ...)
+
+crm.add_command(pack_group)

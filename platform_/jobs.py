@@ -62,6 +62,7 @@ class InProcessJobs:
             self._wake.clear()
             rt = self.app.extensions["crm"]
             try:
+                rt.follow()
                 if rt.store is None:
                     continue
                 rt.ensure_schema()
@@ -144,6 +145,7 @@ def dispatch_job() -> dict:
     app = _app()
     with app.app_context():
         rt = app.extensions["crm"]
+        rt.follow()
         rt.ensure_schema()
         return delivery.dispatch(rt, settings_of(app))
 
@@ -152,5 +154,6 @@ def sweep_job() -> dict:
     app = _app()
     with app.app_context():
         rt = app.extensions["crm"]
+        rt.follow()
         rt.ensure_schema()
         return run_once(rt, settings_of(app))

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from engine import clock
 from engine.db import reading, writing
-from engine.systables import SYSTEM
+from engine.systables import SYSTEM, users
+
+from .auditlog import USER_ENTITY
 
 login_attempts = sa.Table(
     "sys_login_attempt", SYSTEM,
@@ -89,11 +91,47 @@ def lock_for(engine, username: str, address: str | None) -> Lock | None:
     return None
 
 
-def record(engine, username: str, address: str | None, outcome: str) -> None:
-    """Keep one attempt. A success ends the user name's count (it reads failures after it)."""
+def record(engine, username: str, address: str | None, outcome: str, lock_by: str | None = None) -> None:
+    """Keep one attempt. A success ends the user name's count (it reads failures after it).
+
+    The audit log gets the attempt in the same transaction: `signin`, or `signin_failed` with the
+    reason (an unknown name is kept as typed, and the password never is)."""
     with writing(engine) as conn:
         conn.execute(login_attempts.insert().values(username=_name(username), address=(address or "")[:64] or None,
                                                     success=outcome == "ok", outcome=outcome, at=clock.now()))
+        _audit(conn, username, address, outcome, lock_by)
+
+
+def _audit(conn, username: str, address: str | None, outcome: str, lock_by: str | None) -> None:
+    from engine import audit
+    name = _name(username)
+    uid = conn.execute(sa.select(users.c.id).where(users.c.username == name)).scalar() if name else None
+    if outcome == "ok":
+        action, reason = "signin", None
+    elif outcome == "throttled":
+        action, reason = "signin_failed", "locked_out" + (f"_by_{lock_by}" if lock_by else "")
+    elif uid is None:
+        action, reason = "signin_failed", "unknown_user"
+    else:
+        action, reason = "signin_failed", outcome
+    audit.append(conn, action, user_id=uid, username=name or None, entity=USER_ENTITY if uid else None,
+                 record_id=uid, detail=detail_text(address, reason))
+
+
+def detail_text(address: str | None, reason: str | None = None) -> str:
+    """'address=10.0.0.1; reason=wrong_password' — the audit page shows it in the reader's language."""
+    parts = [f"address={(address or '-')[:64]}"]
+    if reason:
+        parts.append(f"reason={reason}")
+    return "; ".join(parts)
+
+
+def signed_out(engine, actor, address: str | None) -> None:
+    """A `signout` entry for the user signing out of the web UI."""
+    from engine import audit
+    with writing(engine) as conn:
+        audit.append(conn, "signout", user_id=actor.id, username=actor.username, entity=USER_ENTITY,
+                     record_id=actor.id, detail=detail_text(address))
 
 
 def recent(engine, username: str | None = None, limit: int = 50) -> list[dict]:

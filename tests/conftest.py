@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import gc
 import uuid
 import warnings
 from pathlib import Path
@@ -56,6 +57,7 @@ def db_url(request, tmp_path):
     try:
         yield pg_schema_url(schema)
     finally:
+        gc.collect()            # pools of engines the test left behind close their idle connections
         with admin.connect() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -15,6 +15,13 @@ def init_ui(app: Flask) -> None:
 
     from . import i18n, security, web
     from . import automation, forms, inbox, lists, records, shell  # noqa: F401  (routes register on web.bp)
+    from . import org  # noqa: F401  (users, teams and regions for administrators)
+    from . import audit_view  # noqa: F401  (the auditor's page /audit)
+    from . import board, home  # noqa: F401  (daily work: the board and the home page)
+    from . import access_view  # noqa: F401  (the administrator's "view as" page)
+    from . import reports  # noqa: F401  (reports and dashboards: /reports, /dashboards)
+    from . import imports  # noqa: F401  (the import page /e/<entity>/import)
+    from . import studio  # noqa: F401  (the admin studio /admin: designers, changes, history)
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form left open all day still saves
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)

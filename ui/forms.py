@@ -12,7 +12,7 @@ from flask import abort, current_app, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine import rules, values
+from engine import linkopts, rules, values
 from engine.errors import Conflict, EngineError, RuleError, ValidationFailed
 from engine.model import Entity, Field, FieldOverride
 from engine.store import LazyRecord
@@ -21,7 +21,8 @@ from engine.store import msg as store_msg
 from . import display
 from .messages import localize_all
 from .formspec import all_overrides, form_sections
-from .refs import active_users, state_labels, user_names
+from .pickers import fetched_inputs
+from .refs import active_users, link_labels, state_labels, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
 
 READONLY_TYPES = ("autonumber", "state")
@@ -308,7 +309,8 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                 dialog=False, vals=None):
     lng = lang()
     cfg = config()
-    sections = form_sections(cfg, entity, lng, store().hidden_fields(entity, actor()))
+    sections = form_sections(cfg, entity, lng, store().hidden_fields(entity, actor()),
+                             store().readonly_fields(entity, actor()))
     fields = shown_fields(sections)
     if vals is None:
         vals, _errs = coerce_inputs(entity, inputs)
@@ -327,7 +329,7 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                 link_titles[f.id] = inputs["_lk_" + f.id]
             else:
                 try:
-                    link_titles[f.id] = store().titles(f.to, [inputs[f.id]], actor()).get(int(inputs[f.id]), "")
+                    link_titles[f.id] = link_labels(f, [inputs[f.id]], actor()).get(int(inputs[f.id]), "")
                 except (ValueError, EngineError):
                     link_titles[f.id] = ""
     child_links = {}
@@ -337,7 +339,7 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
             if cf.value_type == "link":
                 ids = {r.get(cf.id) for r in inputs.get(f.id) or [] if r.get(cf.id)}
                 try:
-                    child_links[(f.id, cf.id)] = store().titles(cf.to, ids) if ids else {}
+                    child_links[(f.id, cf.id)] = link_labels(cf, ids) if ids else {}
                 except (ValueError, EngineError):
                     child_links[(f.id, cf.id)] = {}
     errors = localize_all(errors, lng)
@@ -401,10 +403,13 @@ def _save(entity: Entity, rec: dict | None):
     creating = rec is None
     dialog = bool(request.values.get("_dialog"))
     cfg = config()
-    sections = form_sections(cfg, entity, lang(), store().hidden_fields(entity, actor()))
+    sections = form_sections(cfg, entity, lang(), store().hidden_fields(entity, actor()),
+                             store().readonly_fields(entity, actor()))
     fields = shown_fields(sections)
     overrides = all_overrides(sections)
     inputs = drop_blank_rows(entity, request_inputs(entity, fields))
+    if creating:  # what the picked links fetch, where the user left it empty (the browser does it live)
+        inputs = linkopts.fill(store(), entity, inputs, actor())
     if rec is not None:
         for f in fields:  # an untouched attachment shows the current file again
             if f.value_type == "attachment" and inputs.get(f.id) is None:
@@ -448,9 +453,10 @@ def _save(entity: Entity, rec: dict | None):
 @login_required
 def new_record(entity):
     e = entity_or_404(entity)
+    store().check(e.id, "create", actor())      # a role without `create` gets the 403 page, not a form
     if request.method == "POST":
         return _save(e, None)
-    inputs = prefill_from_args(e, default_inputs(e))
+    inputs = fetched_inputs(e, prefill_from_args(e, default_inputs(e)), set(request.args))
     return render_form(e, inputs, {}, None, dialog=bool(request.args.get("_dialog")))
 
 
@@ -459,6 +465,7 @@ def new_record(entity):
 def edit_record(entity, rid):
     e = entity_or_404(entity)
     rec = store().get(e.id, rid, actor())
+    store().check(e.id, "update", actor())
     if request.method == "POST":
         return _save(e, rec)
     return render_form(e, record_inputs(e, rec), {}, rec)
@@ -471,7 +478,7 @@ def preview(entity):
     answered as out-of-band swaps."""
     e = entity_or_404(entity)
     cfg = config()
-    sections = form_sections(cfg, e, lang(), store().hidden_fields(e, actor()))
+    sections = form_sections(cfg, e, lang(), store().hidden_fields(e, actor()), store().readonly_fields(e, actor()))
     fields = shown_fields(sections)
     inputs = request_inputs_no_upload(e, fields)
     vals, coerce_errors = coerce_inputs(e, inputs)

@@ -1,7 +1,7 @@
 """The sections a form shows: from config/forms, or generated for an entity without a form file."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask_babel import gettext as _
 
@@ -19,8 +19,18 @@ class SectionView:
     overrides: dict = field(default_factory=dict)
 
 
-def form_sections(cfg: Config, entity: Entity, lang: str, hidden=frozenset()) -> list[SectionView]:
-    """The form's sections; fields the user may not see (`hidden`, the store's field permissions) left out."""
+def form_sections(cfg: Config, entity: Entity, lang: str, hidden=frozenset(), readonly=frozenset()) -> list[SectionView]:
+    """The form's sections; fields the user may not see (`hidden`, the store's field permissions) left out,
+    fields the user may not change (`readonly`) shown as text."""
+    out = _sections(cfg, entity, lang, hidden)
+    if readonly:
+        for s in out:
+            s.overrides = {**s.overrides, **{f.id: replace(s.overrides.get(f.id) or FieldOverride(), readonly=True)
+                                             for f in s.fields if f.id in readonly}}
+    return out
+
+
+def _sections(cfg: Config, entity: Entity, lang: str, hidden) -> list[SectionView]:
     form = cfg.form_for(entity.id)
     out = []
     if form is not None and not form.generated:

@@ -98,3 +98,23 @@ def _compile(po: Path, mo: Path, read_po, write_mo) -> None:
     with tmp.open("wb") as f:
         write_mo(f, catalog)
     tmp.replace(mo)
+
+
+def _cjk(ch: str) -> bool:
+    """A character of a script written without spaces between words (Han, kana, CJK punctuation)."""
+    o = ord(ch)
+    return (0x3000 <= o <= 0x30FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF
+            or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF)
+
+
+def words(*parts) -> str:
+    """Join words as the language writes them: "New" + "Customer" → "New Customer", but
+    "新建" + "客户" → "新建客户" (no space where both neighbours are Chinese). Empty parts are skipped."""
+    out = ""
+    for p in (str(p).strip() for p in parts if p is not None):
+        if not p:
+            continue
+        if out and not (_cjk(out[-1]) and _cjk(p[0])):
+            out += " "
+        out += p
+    return out

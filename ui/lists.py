@@ -3,8 +3,6 @@ actions and CSV export. The page and its `results` block share one template; htm
 and pushes the URL, so every state of a list is a bookmarkable address."""
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from urllib.parse import urlencode
@@ -19,16 +17,17 @@ from engine.model import Entity
 from engine.query import ListRequest, parse_args
 from platform_ import saved_views
 
+from . import columns as colspec
 from .automation import sla_cells, sla_filter_choices
-from .refs import Cells, active_users, state_labels, title_field
-from .web import actor, bp, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
+from .columns import title_fields
+from .refs import Cells, active_users, state_labels
+from .web import actor, bp, config, entity_or_404, hx_redirect, is_htmx, lang, render, runtime, store
 
 PAGE_SIZES = (10, 20, 50, 100, 200)
 UI_ARGS = ("lang",)
 TEXTY = ("string", "text", "email", "phone", "url", "autonumber")
 RANGE = ("integer", "decimal", "money", "percent", "date", "datetime")
 EXPORT_LIMIT = 20000
-TITLE_PART = re.compile(r"\{(\w+)\}")
 
 
 def clean_args(args) -> MultiDict:
@@ -80,26 +79,47 @@ def filter_specs(entity: Entity, lng: str) -> list[dict]:
 
 
 def column_choices(entity: Entity):
-    return [f for f in entity.fields.values() if f.stored and f.id not in ("deleted_at", "version")]
+    """The columns a person may choose: stored fields they may see, the title's field first."""
+    hidden = store().hidden_fields(entity, actor())
+    out = [f for f in entity.fields.values() if f.stored and f.id not in ("deleted_at", "version") and f.id not in hidden]
+    link = colspec.link_field(entity, hidden)
+    return ([link] + [f for f in out if f is not link]) if link is not None else out
 
 
-def title_fields(entity: Entity) -> list[str]:
-    """The fields a record's title is made of: '{code} {subject}' → code, subject."""
-    if entity.title:
-        return [m for m in dict.fromkeys(TITLE_PART.findall(entity.title)) if m in entity.fields]
-    tf = title_field(entity)
-    return [tf] if tf else []
+def has_sla(entity: Entity) -> bool:
+    auto = getattr(runtime(), "automation", None)
+    return auto is not None and auto.has_sla(entity.id)
 
 
 def chosen_columns(entity: Entity, args) -> list:
-    hidden = store().hidden_fields(entity, actor())      # field permissions: no column for what one may not see
+    """The columns asked for (`_cols`), else the defaults that fit the window; the column that links
+    to the record is always there. Fields the reader may not see never get a column."""
+    hidden = store().hidden_fields(entity, actor())
     wanted = [c for v in args.getlist("_cols") for c in v.split(",") if c]
-    cols = [entity.fields[c] for c in wanted if c in entity.fields and entity.fields[c].stored and c not in hidden]
-    if cols:
-        return cols
-    shown = set(title_fields(entity))  # the title column already shows them (a list must fit the window)
-    default = [f for f in entity.columns_for_list() if f.id not in hidden]
-    return [f for f in default if f.id not in shown] or default
+    cols = list({c: entity.fields[c] for c in wanted
+                 if c in entity.fields and entity.fields[c].stored and c not in hidden}.values())
+    if not cols:
+        return colspec.default_columns(entity, hidden, sla=has_sla(entity))
+    link = colspec.link_field(entity, hidden)
+    if link is not None and link not in cols:
+        cols.insert(0, link)
+    return cols
+
+
+def final_states(entity: Entity) -> frozenset:
+    sf = entity.state_field
+    wf = config().workflows.get(sf.workflow) if sf is not None else None
+    return frozenset(k for k, s in wf.states.items() if s.final) if wf else frozenset()
+
+
+def totals(entity: Entity, req: ListRequest, cols: list, total: int) -> dict:
+    """{field id: formatted sum} of the money columns over the whole filtered set (one query)."""
+    money = colspec.money_columns(cols)
+    if not money or not total:
+        return {}
+    from .display import number
+    sums = store().totals(entity.id, req, actor(), [f.id for f in money])
+    return {f.id: number(sums.get(f.id) or 0, f.scale) for f in money if f.id in sums}
 
 
 def url_with(base: str, args: MultiDict, **changes) -> str:
@@ -139,9 +159,13 @@ def list_view(entity):
                 pass
     views = saved_views.list_views(runtime().engine, current_user.actor.id, e.id)
     sla = sla_cells(e, items)          # one summary call for the page's rows; None without an SLA
+    link = colspec.link_field(e, store().hidden_fields(e, actor()))
     resp = render("list.html", "results", entity=e, args=args, req=req, result=result, items=items, cols=cols,
                   cells=cells, pages=pages, base=base, query=query, url_with=url_with, error=error,
-                  specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}), all_columns=column_choices(e),
+                  link=link, width_class=colspec.width_class, priority_class=colspec.priority_class,
+                  overdue=colspec.overdue(e, items, cols, final_states(e)),
+                  sums=totals(e, req, cols, result["total"]), chooser=cols + [f for f in column_choices(e) if f not in cols],
+                  specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}),
                   users=active_users(), link_titles=link_titles, views=views, sla=sla,
                   sla_choices=sla_filter_choices() if sla is not None else [],
                   filtered=any(k not in ("sort", "page", "per_page", "_cols", "q", "sla") for k in args),
@@ -208,8 +232,9 @@ def bulk(entity):
     ids = _selected_ids()
     query = _clean_query(request.form.get("query"))
     back = url_for("ui.list_view", entity=e.id) + ("?" + query if query else "")
-    if action == "export":
-        return export_csv(e, ids, MultiDict(_parse_qs(request.form.get("query") or "")))
+    if action in ("export", "export_xlsx"):
+        return export_csv(e, ids, MultiDict(_parse_qs(request.form.get("query") or "")),
+                          "xlsx" if action == "export_xlsx" else "csv")
     if not ids:
         flash(_("Select at least one row first."), "error")
         return redirect(back)
@@ -247,47 +272,45 @@ def _clean_query(query: str | None) -> str:
     return urlencode(_parse_qs(query or ""))
 
 
-def export_csv(e: Entity, ids: list[int], args: MultiDict):
+def export_csv(e: Entity, ids: list[int], args: MultiDict, fmt: str = "csv"):
+    """The list (or the selected rows) as CSV or XLSX: the chosen columns as displayed, read in
+    id-ordered pages (engine/exporter.py) so a long list never sits in memory whole."""
+    import os
+
+    from flask import send_file, stream_with_context
+
+    from engine import exporter
     lng = lang()
     a = actor()
+    store().check(e.id, "export", a)          # access.yaml `permissions`: 403 for a role without export
     args = clean_args(args)
     cols = chosen_columns(e, args)
     if ids:
         req = ListRequest(filters=[("id", "in", ",".join(map(str, ids)))], per_page=500)
     else:
         req = list_request(e, args)
-        req.per_page = 500
-    rows = []
-    req.page = 1
-    while len(rows) < EXPORT_LIMIT:
-        res = store().list(e.id, req, a)
-        rows += res["items"]
-        if len(res["items"]) < req.per_page:
-            break
-        req.page += 1
     chosen = {f.id for f in cols}            # the file has no title column: it gets the title's fields
     cols = [e.fields[t] for t in title_fields(e) if t not in chosen and e.fields[t].stored] + cols
-    cells = Cells(e, rows, lng)
-    buf = io.StringIO()
-    buf.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese) correctly
-    w = csv.writer(buf)
-    w.writerow(["ID"] + [f.label_text(lng) for f in cols if f.id != "id"])
-    for r in rows:
-        w.writerow([r["id"]] + [_csv_safe(cells.text(f, r)) for f in cols if f.id != "id"])
-    return Response(buf.getvalue(), mimetype="text/csv",
+    cols = [f for f in cols if f.id != "id"]
+    header = ["ID"] + [f.label_text(lng) for f in cols]
+    store().list_conditions(e, store().table(e), req, a)     # a bad filter is an error before the file starts
+
+    def rows():
+        for chunk in exporter.records(store(), e.id, req, a, page=500):
+            cells = Cells(e, chunk, lng)
+            for r in chunk:
+                yield [r["id"]] + [_csv_safe(cells.text(f, r)) for f in cols]
+    if fmt == "xlsx":
+        path = exporter.xlsx_file(header, rows(), e.plural_text(lng))
+        resp = send_file(path, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         as_attachment=True, download_name=f"{e.id}.xlsx")
+        resp.call_on_close(lambda: os.path.exists(path) and os.remove(path))
+        return resp
+    return Response(stream_with_context(exporter.csv_chunks(header, rows())), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{e.id}.csv"'})
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9,]*(\.[0-9]+)?( ?%)?")
-
-
-def _csv_safe(text: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula: a cell starting with = + - @,
-    TAB or CR gets a leading ' (a plain signed number such as -1,234.50 stays a number)."""
-    if text[:1] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+from platform_.csvsafe import FORMULA_START, csv_safe as _csv_safe  # noqa: E402,F401  (shared with the audit export)
 
 
 # ---- link lookup (autocomplete) ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -15,7 +16,8 @@ from engine.query import ListRequest
 
 from .automation import sla_panel
 from .formspec import form_sections
-from .refs import Cells, state_labels, title_field, user_names
+from .columns import title_fields
+from .refs import Cells, state_labels, user_names
 from .web import actor, bp, config, entity_or_404, hx_redirect, lang, render, runtime, store
 
 RELATED_ROWS = 10
@@ -55,6 +57,40 @@ def approval_event_label(event: str) -> str:
             "approval_withdrawn": _("withdrawn"), "approval_escalated": _("escalated")}.get(event, event)
 
 
+def approval_status_label(status: str) -> str:
+    return {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected"),
+            "withdrawn": _("withdrawn"), "delegated": _("delegated"), "skipped": _("skipped"),
+            "cancelled": _("cancelled")}.get(status, status)
+
+
+def approval_trail(entity: Entity, rid: int, lng: str) -> list[dict]:
+    """The record's approval requests for the record page, as people read them: the transition's
+    and the steps' labels, full names, statuses in the reader's language (newest first)."""
+    from engine import approvals
+    wfs = getattr(runtime(), "workflows", None)
+    if wfs is None or entity.state_field is None:
+        return []
+    names = user_names()
+    out = []
+    for req in approvals.trail(wfs, entity.id, rid):
+        wf = config().workflows.get(req["workflow"])
+        t = wf.transitions.get(req["transition"]) if wf else None
+        steps = {st.name: st for st in (t.approval.steps if t is not None and t.approval else ())}
+        tasks = []
+        for task in req["tasks"]:
+            name, _sep, extra = (task.get("step_name") or "").partition(":")
+            st = steps.get(name)
+            label = label_of(st.label, lng, name) if st else name
+            if extra == "escalated":
+                label = f"{label} ({_('escalated')})"
+            tasks.append({**task, "step_label": label, "status_text": approval_status_label(task["status"]),
+                          "who": names.get(task.get("approver")) or task.get("username")})
+        out.append({**req, "tasks": tasks, "transition_label": t.label_text(lng) if t else req["transition"],
+                    "status_text": approval_status_label(req["status"]),
+                    "requester_name": names.get(req.get("requester"), "")})
+    return out
+
+
 def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[dict]:
     """The record's field changes from the audit trail (H6), without fields the reader may not see
     and without the state (the workflow history shows it)."""
@@ -66,11 +102,13 @@ def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[
     for entry in audit.entries(runtime().engine, entity=entity.id, record_id=rec["id"], action="update",
                                per_page=limit)["items"]:
         parts = []
-        for fid, (before, after) in (entry["changes"] or {}).items():
-            f = entity.fields.get(fid)
-            if f is None or fid in hidden or fid == state or f.type == "table":
-                continue
-            parts.append(f"{f.label_text(lng)}: {_shown(f, before, names, lng)} → {_shown(f, after, names, lng)}")
+        changes = {k: v for k, v in (entry["changes"] or {}).items() if k in entity.fields and k not in hidden
+                   and k != state and entity.fields[k].type != "table"}
+        titles = _logged_titles(entity, changes)
+        for fid, (before, after) in changes.items():
+            f = entity.fields[fid]
+            parts.append(f"{f.label_text(lng)}: {_shown(f, before, names, lng, titles)} → "
+                         f"{_shown(f, after, names, lng, titles)}")
         if parts:
             out.append({"at": entry["at"], "kind": _("Changed"), "title": "; ".join(parts[:4])
                         + (" …" if len(parts) > 4 else ""), "href": None,
@@ -78,17 +116,43 @@ def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[
     return out
 
 
-def _shown(f, value, names: dict, lng: str) -> str:
-    """A logged value as a reader sees it: option labels, user names, shortened text."""
-    if value in (None, ""):
+def _logged_titles(entity: Entity, changes: dict) -> dict:
+    """{link field: {id: title}} of the records the logged values of link fields point at."""
+    out = {}
+    for fid, pair in changes.items():
+        f = entity.fields[fid]
+        if f.value_type == "link" and f.to:
+            ids = [v for v in (pair or ()) if v not in (None, "")]
+            out[fid] = store().titles(f.to, ids) if ids else {}
+    return out
+
+
+def _shown(f, value, names: dict, lng: str, titles: dict | None = None) -> str:
+    """A logged value as a reader sees it: option and state labels, user names, link titles,
+    numbers and dates as lists show them, shortened text."""
+    from .display import fmt
+    if value in (None, "", []):
         return "∅"
-    if f.value_type == "select":
-        opt = next((o for o in f.options if o.value == value), None)
-        text = label_of(opt.label, lng, str(value)) if opt else str(value)
-    elif f.value_type == "user":
-        text = names.get(value) or f"#{value}"
-    elif f.value_type == "boolean":
+    t = f.value_type
+    if t == "boolean":
         text = _("Yes") if value else _("No")
+    elif t == "link":
+        try:
+            text = (titles or {}).get(f.id, {}).get(int(value)) or f"#{value}"
+        except (TypeError, ValueError):
+            text = str(value)
+    elif t == "user":
+        try:
+            text = names.get(int(value)) or f"#{value}"
+        except (TypeError, ValueError):
+            text = str(value)
+    elif t in ("money", "decimal", "percent", "integer"):
+        try:
+            text = fmt(f, value if t == "integer" else Decimal(str(value)), lng)
+        except (ArithmeticError, ValueError, TypeError):
+            text = str(value)
+    elif t in ("select", "multiselect", "state"):
+        text = fmt(f, value, lng, states=state_labels(config().entities[f.entity], lng) if t == "state" else None)
     else:
         text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"
@@ -125,7 +189,8 @@ def timeline(cfg: Config, entity: Entity, rec: dict, related: list[dict], lng: s
                 event = h.get("event") or "transition"
                 text = h.get("comment") or ""
                 if event in ("transition", "rejected", "migrated"):
-                    kind, title = _("Status"), f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}"
+                    kind = entity.state_field.label_text(lng)      # "Stage", "阶段": the field's own label
+                    title = f"{labels.get(src, src) or '∅'} → {labels.get(dst, dst)}"
                 elif event == "assigned":          # an assignment rule chose the user: "rule → user #id"
                     m = re.search(r"user #(\d+)", text)
                     kind, title, text = _("Assigned"), names.get(int(m.group(1)), text) if m else text, ""
@@ -156,7 +221,8 @@ def related_lists(cfg: Config, entity: Entity, rid: int, lng: str) -> list[dict]
                                                  sort="-created_at"), a)
         except (Forbidden, EngineError):
             continue
-        cols = [c for c in e.columns_for_list() if c.id not in (f.id, title_field(e))][:4]
+        shown = {f.id, *title_fields(e)}                      # the row's link shows the title already
+        cols = [c for c in e.columns_for_list() if c.id not in shown][:4]
         cells = Cells(e, res["items"], lng)
         summary_fields = cols[:2]
         out.append({"entity": e, "field": f, "label": e.plural_text(lng)
@@ -217,7 +283,7 @@ def record(entity, rid):
     return render("record.html", request.args.get("_block") or "content", entity=e, rec=rec, cells=cells,
                   title=store().title(e, rec), sections=visible_sections(cfg, e, rec, lng), child_cells=child_cells,
                   related=related, timeline=timeline(cfg, e, rec, related, lng), wf=workflow_view(e, rec),
-                  quick=quick_actions(cfg, e, rid, lng), sla=sla_panel(e, rid))
+                  quick=quick_actions(cfg, e, rid, lng), sla=sla_panel(e, rid), trail=approval_trail(e, rid, lng))
 
 
 @bp.post("/e/<entity>/<int:rid>/delete")

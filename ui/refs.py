@@ -5,10 +5,10 @@ import sqlalchemy as sa
 from flask import g
 
 from engine.db import reading
-from engine.model import Entity, label_of
+from engine.model import Entity, Field, label_of
 from engine.systables import users
 
-from .web import config, runtime, store
+from .web import actor, config, runtime, store
 
 
 def title_field(entity: Entity) -> str | None:
@@ -39,14 +39,52 @@ def active_users() -> list:
 
 
 def link_titles(entity: Entity, records) -> dict:
-    """{link field id: {record id: title}} for the link fields of `entity` in `records`."""
+    """{link field id: {record id: title}} for the link fields of `entity` in `records` (with the
+    link's distinguishing `display` fields)."""
     out = {}
     for f in entity.fields.values():
         if f.value_type != "link":
             continue
         ids = {r.get(f.id) for r in records if r.get(f.id) is not None}
-        out[f.id] = store().titles(f.to, ids) if ids else {}
+        out[f.id] = link_labels(f, ids) if ids else {}
     return out
+
+
+def display_text(f: Field, rows, lang: str | None = None) -> dict:
+    """{id: "title · code · spec"} of linked records (full rows) for link field `f`."""
+    from .display import fmt
+    from .web import lang as request_lang
+    lang = lang or request_lang()
+    target = config().entities[f.to]
+    hidden = store().hidden_fields(target, actor()) if f.display else frozenset()
+    shown = [target.fields[d] for d in f.display if d in target.fields and d not in hidden]
+    titles = {d.id: store().titles(d.to, {r.get(d.id) for r in rows if r.get(d.id) is not None})
+              for d in shown if d.value_type == "link"}
+    out = {}
+    for r in rows:
+        extra = [fmt(d, r.get(d.id), lang, titles.get(d.id), user_names()) for d in shown]
+        out[r["id"]] = " · ".join([store().title(target, r)] + [x for x in extra if x])
+    return out
+
+
+def link_labels(f: Field, ids, who=None) -> dict:
+    """{id: label} of the records link field `f` points at: the title, and its `display` fields.
+    With `who` (an actor), only records in that actor's row scope."""
+    if not f.display:
+        return store().titles(f.to, ids, who)
+    ids = {int(i) for i in ids if i is not None and str(i).strip().isdigit()}
+    if not ids:
+        return {}
+    target = config().entities[f.to]
+    t = store().table(target)
+    q = sa.select(t).where(t.c.id.in_(ids))
+    if who is not None:
+        scope = store().policy.scope(target, who, t)
+        if scope is not None:
+            q = q.where(scope)
+    with reading(runtime().engine) as conn:
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+    return display_text(f, rows)
 
 
 def state_labels(entity: Entity, lang: str) -> dict:

@@ -14,7 +14,7 @@ from platform_.auth import check_password, end_sessions
 
 from . import files, i18n
 from .refs import Cells
-from .web import actor, bp, config, lang, render, runtime, safe_next, set_user_language, store, user_from_row
+from .web import actor, bp, config, lang, may, render, runtime, safe_next, set_user_language, store, user_from_row
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -28,7 +28,7 @@ def login():
         address = request.remote_addr
         lock = signin.lock_for(engine, username, address)
         if lock is not None:
-            signin.record(engine, username, address, "throttled")
+            signin.record(engine, username, address, "throttled", lock_by=lock.by)
             return _throttled(lock, username, nxt)
         outcome, row = check_password(engine, username, request.form.get("password") or "")
         signin.record(engine, username, address, outcome)
@@ -71,6 +71,7 @@ def logout():
     if request.method == "POST":
         if current_user.is_authenticated:
             end_sessions(runtime().engine, current_user.actor.id)   # a copy of the cookie is signed out too
+            signin.signed_out(runtime().engine, current_user.actor, request.remote_addr)
         lang_choice = session.get("lang")
         session.clear()
         logout_user()                      # after clear(): it marks the remember-me cookie for deletion
@@ -90,23 +91,6 @@ def set_lang():
     return redirect(safe_next(request.form.get("next"), url_for("ui.dashboard")))
 
 
-@bp.get("/")
-@login_required
-def dashboard():
-    cfg = config()
-    lng = lang()
-    a = actor()
-    cards = []
-    for e in cfg.top_entities:
-        try:
-            total = store().list(e.id, ListRequest(filters=[], per_page=1), a)["total"]
-            mine = store().list(e.id, ListRequest(filters=[("owner", "eq", "me")], per_page=1), a)["total"]
-        except Exception:  # noqa: BLE001 - a card that cannot count still links to its list
-            total = mine = None
-        cards.append({"id": e.id, "label": e.plural_text(lng), "module": e.module, "total": total, "mine": mine})
-    return render("dashboard.html", cards=cards)
-
-
 @bp.get("/search")
 @login_required
 def search():
@@ -116,7 +100,7 @@ def search():
         lng = lang()
         a = actor()
         for e in config().top_entities:
-            if not any(f.stored for f in e.searchable_fields):
+            if not any(f.stored for f in e.searchable_fields) or not may(e.id):
                 continue
             res = store().list(e.id, ListRequest(filters=[], q=q, per_page=10), a)
             if res["items"]:

@@ -97,6 +97,15 @@ def lang() -> str:
     return i18n.current_lang()
 
 
+def may(entity_id: str, action: str = "read") -> bool:
+    """Whether the signed-in user's roles allow `action` on the entity (access.yaml `permissions`):
+    pages offer only what the store will then allow."""
+    cache = g.setdefault("_may", {})
+    if entity_id not in cache:
+        cache[entity_id] = store().actions(entity_id, actor())
+    return action in cache[entity_id]
+
+
 def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
 
@@ -176,7 +185,11 @@ def _context():
         "nav": navigation(cfg, lng) if cfg is not None and current_user and current_user.is_authenticated else [],
         "csrf_token": generate_csrf,
         "fmt": display.fmt,
+        "may": may if current_user and current_user.is_authenticated else (lambda *_a: False),
+        "words": i18n.words,             # "新建" + "客户" → "新建客户", "New" + "Customer" → "New Customer"
         "has_workflows": getattr(runtime(), "workflows", None) is not None,
+        # the brand is the config folder's own pack (pack.yaml label), not a hard-coded "CRM"
+        "brand": label_of(cfg.pack.label, lng, "CRM") if cfg is not None and cfg.pack is not None else "CRM",
     }
 
 
@@ -189,6 +202,8 @@ def navigation(cfg, lng):
     order = list(labels)
     groups: dict = {}
     for e in cfg.top_entities:
+        if not may(e.id):
+            continue
         key = e.module or ""
         groups.setdefault(key, []).append((e.id, e.plural_text(lng)))
         if key not in order:
@@ -250,8 +265,12 @@ def register_error_pages(app) -> None:
             return page(403, _("You may not open this page."))
         if e.code == 413:
             return page(413, _("The request is larger than the limit of %(mb)s MB.", mb=security.max_request_mb()))
+        if e.code == 405:   # RFC 9110: a 405 names the methods the address does take
+            resp = current_app.make_response(page(405, _("This action is not allowed here.")))
+            resp.headers["Allow"] = ", ".join(getattr(e, "valid_methods", None) or ())
+            return resp
         if e.code and e.code < 500:
-            return page(e.code, e.description if e.code != 405 else _("This action is not allowed here."))
+            return page(e.code, e.description)
         return page(e.code or 500, _("The server could not handle this request. It has been logged."))
 
     @app.errorhandler(Exception)

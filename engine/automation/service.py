@@ -221,7 +221,8 @@ class Automation:
             timers.cancel(conn, entity.id, record["id"], row["name"])
         webhooks.fan_out(conn, "deleted", entity.id, record["id"],
                          values.record_to_json(self.config, entity, values.masked(entity, {**record,
-                                                                                             "deleted_at": clock.now()})))
+                                                                                             "deleted_at": clock.now()}),
+                                               utc=True))
 
     def _after_change(self, conn, entity, record, event):
         if entity.id in self._holiday_entities:
@@ -229,7 +230,7 @@ class Automation:
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
         webhooks.fan_out(conn, event, entity.id, record["id"],
-                         values.record_to_json(self.config, entity, values.masked(entity, record)))
+                         values.record_to_json(self.config, entity, values.masked(entity, record), utc=True))
 
     def _log_assignment(self, conn, entity, record, got, actor):
         rule, uid = got

@@ -133,14 +133,15 @@ def test_today_in_a_scheduled_rule_is_the_date_in_the_rules_time_zone(stack, utc
 
 
 # ---- the initial state on create ----------------------------------------------------------------------
-def test_the_initial_states_set_runs_on_create_and_overrides_the_value_sent(pack):
+def test_the_initial_states_suggestion_fills_an_empty_field_on_create_and_keeps_a_sent_value(pack):
     rep = pack.user("rep", ["sales"])
     with pack.at(MONDAY):
         plain = pack.store.create("opportunity", {"name": "A", "customer": pack.customer["id"]}, rep)
         sent = pack.store.create("opportunity", {"name": "B", "customer": pack.customer["id"], "probability": 40}, rep)
-    # potential: {set: {probability: "10"}} — entering a state sets its fields, on create too
-    assert plain["probability"] == sent["probability"] == Decimal("10.00")
-    assert pack.store.get("opportunity", sent["id"], rep)["probability"] == Decimal("10.00")
+    # potential: {suggest: {probability: "10"}} — a proposal on create, never over a value the user gave
+    assert plain["probability"] == Decimal("10.00")
+    assert sent["probability"] == Decimal("40.00")
+    assert pack.store.get("opportunity", sent["id"], rep)["probability"] == Decimal("40.00")
     assert sent["version"] == 1
 
 

@@ -5,7 +5,10 @@ from tests.conftest import FIXTURES
 
 @pytest.fixture
 def make_app(db_url, tmp_path, monkeypatch):
-    """An app on a fresh database with a config folder; returns (app, admin token)."""
+    """An app on a fresh database with a config folder; returns (app, admin token). Each app's
+    connection pool is closed afterwards, so a long PostgreSQL run does not pile up idle clients."""
+    made = []
+
     def make(config_dir=FIXTURES / "mini"):
         monkeypatch.setenv("DATABASE_URL", db_url)
         monkeypatch.setenv("CRM_CONFIG_DIR", str(config_dir))
@@ -18,8 +21,11 @@ def make_app(db_url, tmp_path, monkeypatch):
         rt.ensure_schema()
         auth.create_user(rt.engine, "admin", "admin-Passw0rd", ["admin"])
         auth.create_user(rt.engine, "sam", "sam-Passw0rd!", ["staff"])
+        made.append(rt)
         return app, auth.create_token(rt.engine, "admin"), auth.create_token(rt.engine, "sam")
     yield make
+    for rt in made:
+        rt.engine.dispose()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_cli_check_init_users_tokens_demo(cli, db_url):
     assert "Database ready" in run("init")
     assert "User boss created" in run("user", "create", "boss", "--password", "boss-Passw0rd", "--role", "admin")
     assert "already exists" in run("user", "create", "boss", "--password", "boss-Passw0rd", code=1)
-    assert "at least 8" in run("user", "create", "shorty", "--password", "x", code=1)
+    assert "at least 10" in run("user", "create", "shorty", "--password", "x", code=1)
     out = run("token", "create", "--user", "boss")
     token = out.strip().splitlines()[-1]
     assert re.fullmatch(r"crm_[A-Za-z0-9_-]{40,}", token)

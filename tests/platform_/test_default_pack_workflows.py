@@ -88,6 +88,19 @@ def test_c1_opportunity_stages_set_probability_and_won_creates_todo(crm):
     assert crm("sales", "GET", f"/opportunity/{opp['id']}/transitions")["items"] == []     # final
 
 
+def test_c1_a_probability_typed_by_hand_survives_the_next_stage(crm):
+    """Issue 9: a stage proposes a probability (`suggest`), it does not overwrite one the user typed."""
+    c = customer(crm)
+    opp = crm("sales", "POST", "/opportunity", {"name": "手填概率", "customer": c["id"], "expected_close": "2099-01-01"}, 201)
+    assert opp["probability"] == 10                                              # the first stage's proposal
+    crm.move("sales", "opportunity", opp["id"], "show_intent")
+    cur = crm("sales", "GET", f"/opportunity/{opp['id']}")
+    assert cur["probability"] == 30                                              # untouched: follows the stage
+    crm("sales", "PATCH", f"/opportunity/{opp['id']}", {"version": cur["version"], "probability": 42}, 200)
+    rec = crm.move("sales", "opportunity", opp["id"], "propose")["record"]
+    assert rec["stage"] == "proposal" and rec["probability"] == 42              # the typed value is kept
+
+
 def test_c2_quote_discount_over_limit_needs_manager(crm):
     c = customer(crm)
     p = product(crm)

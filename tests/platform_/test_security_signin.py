@@ -300,7 +300,7 @@ def test_instance_folder_secret_key_and_sqlite_file_are_private(tmp_path, monkey
 def test_make_run_serves_with_gunicorn_on_localhost():
     text = (ROOT / "Makefile").read_text()
     run = text[text.index("\nrun:"):text.index("\n\n", text.index("\nrun:"))]
-    assert "gunicorn --bind 127.0.0.1:5000" in run and '"app:create_app()"' in run
+    assert "gunicorn --bind 127.0.0.1:$${PORT:-5000}" in run and '"app:create_app()"' in run   # localhost; PORT overrides
     assert "flask --app app run" not in run
     for step in ("crm init", "crm user create admin", "crm demo", "crm token create"):
         assert step in run

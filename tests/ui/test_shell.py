@@ -121,9 +121,10 @@ def test_global_search(make, admin):
     assert "<html" not in part and "杭州尚祈科技" in part
 
 
-def test_dashboard_counts(make, admin):
-    make("org", name="A", email="a@x.cn")
-    assert "1 in all" in admin.get("/").get_data(as_text=True)
+def test_home_shows_what_i_changed_lately(make, admin):
+    make("org", name="A", email="a@x.cn")         # the home page replaced the table of counts (ui/home.py)
+    page = admin.get("/").get_data(as_text=True)
+    assert "Recently changed by me" in page and '<a href="/e/org/1">A</a>' in page
 
 
 def test_every_ui_string_has_a_chinese_translation():

@@ -8,7 +8,8 @@
     var t = e.target;
     if (!t || !t.form || !t.name || t.name.charAt(0) === "_" && t.name.indexOf("_lk_") !== 0) return;
     var marker = t.form.querySelector("input[name=_changed]");
-    if (marker) marker.value = t.name.indexOf("_lk_") === 0 ? t.name.slice(4) : t.name;
+    // while a search is typed into a link picker there is nothing to check yet: the pick tells
+    if (marker) marker.value = t.name.indexOf("_lk_") === 0 ? (e.type === "input" ? "" : t.name.slice(4)) : t.name;
   }
   document.addEventListener("change", noteChange, true);
   document.addEventListener("input", noteChange, true);
@@ -167,7 +168,8 @@
   });
 
   document.addEventListener("htmx:oobAfterSwap", function (e) {
-    var el = e.detail && e.detail.target;
+    // the event fires on the new element; detail.target is the one it replaced (stale content)
+    var el = e.target && e.target.id ? e.target : e.detail && e.detail.target;
     if (el && el.id === "form-state") applyState(el);
     if (el && el.id && el.id.indexOf("err-") === 0) {
       var input = document.getElementById(el.id.slice(4));
@@ -176,6 +178,32 @@
   });
 
   document.addEventListener("recordSaved", closeDialog);
+
+  // values a picked record brings along (a link's `fetch`): filled where the field is empty or still
+  // holds what an earlier fetch put there, so nothing the user typed is overwritten
+  document.addEventListener("linkFetched", function (e) {
+    var form = e.target && e.target.closest ? e.target.closest("form") : null;
+    var vals = (e.detail && e.detail.values) || {};
+    if (!form) return;
+    Object.keys(vals).forEach(function (name) {
+      var v = vals[name], box, sel = "[name=\"" + CSS.escape(name) + "\"]";
+      var input = form.querySelector("input[type=checkbox]" + sel) || form.querySelector(sel);
+      if (!input) return;
+      var check = input.type === "checkbox", now = check ? String(input.checked) : input.value;
+      var mark = input.getAttribute("data-fetched");
+      if (check ? mark !== null && mark !== now : now !== "" && mark !== now) return;  // the user's own value
+      if (check) input.checked = v.value === "true"; else input.value = v.value;
+      input.setAttribute("data-fetched", check ? String(input.checked) : input.value);
+      box = input.matches("[data-link-value]") ? input.closest("[data-link-picker]") : null;
+      if (box && v.title !== undefined) {
+        var text = box.querySelector("[data-link-text]");
+        text.value = v.title;
+        text.setAttribute("data-picked", v.title);
+        text.setAttribute("aria-invalid", "false");
+      }
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  });
 
   // after a failed save, bring the error summary into view
   document.addEventListener("htmx:afterSwap", function (e) {
