@@ -39,7 +39,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -x -m "not e2e"
 
 bench: install
-	$(BIN)/python bench/api_vs_core.py --records 100000
+	$(BIN)/python -m bench --records $${BENCH_RECORDS:-100000}
 
 clean:
 	rm -rf $(VENV) instance/*.db

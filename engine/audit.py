@@ -63,19 +63,33 @@ def _insert(conn):
 def append(conn, action: str, *, user_id=None, username=None, entity=None, record_id=None, changes=None,
            detail=None) -> str:
     """Add one entry inside the caller's transaction; returns its hash."""
+    return append_many(conn, [dict(action=action, user_id=user_id, username=username, entity=entity,
+                                   record_id=record_id, changes=changes, detail=detail)])
+
+
+def append_many(conn, items: list[dict]) -> str:
+    """Add entries (dicts of `append`'s arguments) in order, under one lock of the chain head and
+    with one INSERT; returns the last hash."""
     conn.execute(_insert(conn)(audit_head).values(id=1, entries=0, last_hash=GENESIS).on_conflict_do_nothing())
     q = sa.select(audit_head.c.entries, audit_head.c.last_hash).where(audit_head.c.id == 1)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
     entries, prev = conn.execute(q).one()
+    if not items:
+        return prev
     at = clock.now()
-    changes = values_json(changes) if changes is not None else None
-    digest = _digest(prev, at, user_id, username, action, entity, record_id, changes, detail)
-    conn.execute(audit_log.insert().values(at=at, user_id=user_id, username=username, action=action, entity=entity,
-                                           record_id=record_id, changes=changes, detail=detail, prev_hash=prev,
-                                           hash=digest))
-    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(entries=entries + 1, last_hash=digest))
-    return digest
+    rows = []
+    for it in items:
+        changes = values_json(it["changes"]) if it.get("changes") is not None else None
+        row = dict(at=at, user_id=it.get("user_id"), username=it.get("username"), action=it["action"],
+                   entity=it.get("entity"), record_id=it.get("record_id"), changes=changes, detail=it.get("detail"))
+        digest = _digest(prev, at, row["user_id"], row["username"], row["action"], row["entity"], row["record_id"],
+                         changes, row["detail"])
+        rows.append({**row, "prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(audit_log.insert(), rows)
+    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(entries=entries + len(rows), last_hash=prev))
+    return prev
 
 
 def values_json(changes: dict) -> dict:
@@ -170,7 +184,7 @@ class AuditTrail:
                            (events.record_deleted, self._deleted), (events.record_restored, self._restored),
                            (events.record_transitioned, self._transitioned)]
         for signal, fn in self._receivers:
-            signal.connect(fn, priority=90)
+            signal.connect(fn, priority=90, batch=self._created_many if fn == self._created else None)
 
     def close(self) -> None:
         for signal, fn in self._receivers:
@@ -200,6 +214,17 @@ class AuditTrail:
         uid, name = self._who(conn, actor)
         append(conn, "create", user_id=uid, username=name, entity=entity.id, record_id=record["id"],
                changes={k: (None, v) for k, v in self._fields(entity, record).items()})
+
+    def _created_many(self, sender, items, conn, store, actor, **_):
+        """A bulk create: one entry per record, appended as one batch."""
+        if store is not self.store:
+            return
+        entity = self._entity(sender)
+        uid, name = self._who(conn, actor)
+        append_many(conn, [dict(action="create", user_id=uid, username=name, entity=entity.id,
+                                record_id=it["record"]["id"],
+                                changes={k: (None, v) for k, v in self._fields(entity, it["record"]).items()})
+                           for it in items])
 
     def _updated(self, sender, conn, store, record, before, actor, **_):
         if store is not self.store:

@@ -21,14 +21,20 @@ def render_prefix(fmt: str, today: dt.date) -> str:
 
 
 def next_value(conn, entity: str, field: str, fmt: str, today: dt.date | None = None) -> str:
+    return next_values(conn, entity, field, fmt, 1, today)[0]
+
+
+def next_values(conn, entity: str, field: str, fmt: str, n: int, today: dt.date | None = None) -> list[str]:
+    """`n` consecutive numbers of one series, reserved by a single upsert (a bulk create)."""
     today = today or dt.date.today()
     rendered = render_prefix(fmt, today)
     m = HASHES.search(rendered)
     width = len(m.group(1) or m.group(2))
     key = f"{entity}.{field}:{rendered[:m.start()]}|{rendered[m.end():]}"
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(series).values(key=key, value=1)
-            .on_conflict_do_update(index_elements=[series.c.key], set_={"value": series.c.value + 1})
+    stmt = (dialect.insert(series).values(key=key, value=n)
+            .on_conflict_do_update(index_elements=[series.c.key], set_={"value": series.c.value + n})
             .returning(series.c.value))
-    n = conn.execute(stmt).scalar_one()
-    return rendered[:m.start()] + str(n).zfill(width) + rendered[m.end():]
+    last = conn.execute(stmt).scalar_one()
+    head, tail = rendered[:m.start()], rendered[m.end():]
+    return [head + str(k).zfill(width) + tail for k in range(last - n + 1, last + 1)]

@@ -9,18 +9,21 @@ rename: the YAML says `renamed_from:`. After `apply`, `plan` yields no steps.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from . import values
+from . import search, values
 from .db import is_sqlite, writing
 from .errors import MigrationRefused
 from .model import Config, Field
 from .systables import migrations, schema_fields
 from .tables import build_metadata
+
+log = logging.getLogger(__name__)
 
 REMOVED = "_removed_"
 
@@ -285,7 +288,12 @@ class Migrator:
                 raise MigrationRefused("The migration cannot be applied: existing rows do not fit the new config:",
                                        [s.describe() for s in blocked])
             if steps:
+                for s in steps:
+                    if s.kind == "change_type" and s.column:
+                        search.release(conn, s.table, s.column)
                 self._execute(conn, steps)
+            for what in search.sync(conn, self.config):
+                log.info("text search: %s", what)
             if steps or not only_safe:
                 self._write_snapshot(conn, partial=only_safe and bool(risky))
             if steps:

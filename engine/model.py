@@ -1,6 +1,7 @@
 """The config as frozen dataclasses: what the loader produces and every builder consumes."""
 from __future__ import annotations
 
+from functools import cached_property
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -147,18 +148,19 @@ class Entity:
     def plural_text(self, lang="en") -> str:
         return label_of(self.plural or self.label, lang, self.id)
 
-    @property
+    # Worked out once per entity (an entity is immutable; every write asks for these lists).
+    @cached_property
     def stored_fields(self):
-        return [f for f in self.fields.values() if f.stored]
+        return tuple(f for f in self.fields.values() if f.stored)
 
-    @property
+    @cached_property
     def user_fields(self):
         """Fields declared in config (not system columns), in order."""
-        return [f for f in self.fields.values() if not f.system]
+        return tuple(f for f in self.fields.values() if not f.system)
 
-    @property
+    @cached_property
     def table_fields(self):
-        return [f for f in self.fields.values() if f.type == "table"]
+        return tuple(f for f in self.fields.values() if f.type == "table")
 
     @property
     def searchable_fields(self):

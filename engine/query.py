@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from . import values
+from . import search, values
 from .errors import BadRequest
 from .model import Entity
 from .schemas import suggest
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
 MAX_PER_PAGE = 500
+COUNT_CAP = 10_000   # a list counts its matches up to here ("10,000+"); `?count=exact` counts them all
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ListRequest:
     per_page: int = 50
     deleted: bool = False  # the recycle bin
     sla: str | None = None  # ?sla=at_risk|breached|paused|running|met (a filter hook of the automation part)
+    exact_count: bool = False  # ?count=exact: count every match, not only up to COUNT_CAP
 
 
 SLA_FILTERS = ("at_risk", "breached", "paused", "running", "met")
@@ -45,6 +47,12 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
         if sla is not None and sla not in SLA_FILTERS:
             raise BadRequest(f"unknown SLA filter {sla!r}; use one of {', '.join(SLA_FILTERS)}")
         reserved = (*reserved, "sla")
+    exact = False
+    if "count" in args and "count" not in entity.fields:
+        if args.get("count") not in ("exact", "capped", ""):
+            raise BadRequest(f"count must be exact or capped, not {str(args.get('count'))[:20]!r}")
+        exact = args.get("count") == "exact"
+        reserved = (*reserved, "count")
     for key in args:
         if key in reserved or key.startswith("_"):
             continue
@@ -75,7 +83,7 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
         raise BadRequest(f"deleted must be 1, true or only (the recycle bin) or 0 or false, not {deleted[:20]!r}")
     return ListRequest(filters=filters, q=(args.get("q") or "").strip() or None, sort=args.get("sort") or None,
                        page=intarg("page", 1, 1, 10 ** 7), per_page=intarg("per_page", entity.per_page, 1, MAX_PER_PAGE),
-                       deleted=deleted in ("1", "true", "only"), sla=sla)
+                       deleted=deleted in ("1", "true", "only"), sla=sla, exact_count=exact)
 
 
 def _value(entity: Entity, name: str, raw, actor_id):
@@ -89,7 +97,10 @@ def _value(entity: Entity, name: str, raw, actor_id):
     return v
 
 
-def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=None) -> list:
+def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=None, dialect: str | None = None,
+                  fts_ready: bool = False) -> list:
+    """The filters and the text search of `req` (engine/search.py: `dialect` and `fts_ready` pick
+    the text index)."""
     out = []
     for name, op, raw in req.filters:
         col = table.c[name]
@@ -126,12 +137,9 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
             raise BadRequest(f"filter {name}: a boolean takes = or __ne, not __{op}")
         out.append(_compare(col, op, v))
     if req.q:
-        fields = [f for f in entity.searchable_fields if f.stored]
-        if fields:
-            out.append(sa.or_(*[sa.cast(table.c[f.id], sa.String).icontains(req.q, autoescape=True)
-                                if f.value_type not in ("string", "text", "email", "phone", "url", "select",
-                                                         "autonumber", "state")
-                                else table.c[f.id].icontains(req.q, autoescape=True) for f in fields]))
+        found = search.clause(entity, table, req.q, dialect, fts_ready)
+        if found is not None:
+            out.append(found)
     return out
 
 

@@ -14,13 +14,13 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from . import autonumber, clock, events, rules, values
+from . import autonumber, clock, events, rules, search, values
 from .actor import Actor
 from .db import reading, writing
 from .errors import BadRequest, Conflict, EngineError, Forbidden, NotFound, RuleError, ValidationFailed
 from .model import Config, Entity, Field, label_of
 from .policy import Policy
-from .query import ListRequest, order_by, where_clauses
+from .query import COUNT_CAP, ListRequest, order_by, where_clauses
 from .systables import users
 from .tables import build_metadata
 from .validation import check_input
@@ -31,6 +31,8 @@ MESSAGES = {
                      "zh": "引用的{entity} #{id} 不存在或已删除"},
     "missing_user": {"en": "user #{id} does not exist or is inactive", "zh": "用户 #{id} 不存在或已停用"},
     "unique": {"en": "{value!r} is already used by {entity} #{id}", "zh": "{value!r} 已被{entity} #{id} 使用"},
+    "unique_batch": {"en": "{value!r} is given to more than one record of this batch",
+                     "zh": "{value!r} 在本批中出现多次"},
 }
 
 
@@ -118,6 +120,7 @@ class RecordStore:
         self.policy = policy or Policy()
         # named list filters other parts add: {"sla": fn(entity, table, value) -> WHERE clause}
         self.filter_hooks: dict = {}
+        self._fts_ready: set = set()           # entities whose SQLite text index exists (engine/search.py)
 
     # ---- lookups ------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -260,13 +263,25 @@ class RecordStore:
         t = self.table(entity)
         conds, hidden = self.list_conditions(entity, t, req, actor)
         with reading(self.engine) as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one()
+            total, exact = self._count(conn, t, conds, req)
             q = (sa.select(t).where(*conds).order_by(*order_by(entity, t, req.sort))
                  .limit(req.per_page).offset((req.page - 1) * req.per_page))
             items = [dict(r) for r in conn.execute(q).mappings()]
         if hidden:
             items = [{k: v for k, v in r.items() if k not in hidden} for r in items]
-        return {"items": items, "total": total, "page": req.page, "per_page": req.per_page}
+        return {"items": items, "total": total, "total_exact": exact, "page": req.page, "per_page": req.per_page}
+
+    @staticmethod
+    def _count(conn, t, conds, req: ListRequest) -> tuple[int, bool]:
+        """(matches, exact). A page never counts a million rows to be drawn: matches are counted up
+        to COUNT_CAP (or to the end of the page asked for, if further) unless the request wants the
+        exact figure; past the cap the answer is (cap, False), shown as "10,000+"."""
+        if req.exact_count:
+            return conn.execute(sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one(), True
+        cap = max(COUNT_CAP, req.page * req.per_page)
+        sub = sa.select(t.c.id).where(*conds).limit(cap + 1).subquery()
+        n = conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
+        return (n, True) if n <= cap else (cap, False)
 
     def totals(self, entity_id: str, req: ListRequest, actor: Actor, fields) -> dict:
         """{field: sum} over every record `list` would return for `req` (all pages), in one
@@ -296,13 +311,23 @@ class RecordStore:
         named = {name for name, _op, _raw in req.filters} | {p.strip().lstrip("-+") for p in (req.sort or "").split(",")}
         if hidden & named:
             raise BadRequest(f"cannot filter or sort by {', '.join(sorted(hidden & named))}: not visible to you")
-        conds += where_clauses(entity, t, req, actor.id)
+        conds += where_clauses(entity, t, req, actor.id, self.engine.dialect.name,
+                               req.q is not None and self._has_fts(entity))
         if req.sla:
             hook = self.filter_hooks.get("sla")
             if hook is None:
                 raise BadRequest(f"{entity.label_text()} has no SLA to filter by.")
             conds.append(hook(entity, t, req.sla))
         return conds, hidden
+
+    def _has_fts(self, entity: Entity) -> bool:
+        if self.engine.dialect.name != "sqlite":
+            return False
+        if entity.id not in self._fts_ready:
+            with reading(self.engine) as conn:
+                if search.fts_ready(conn, entity):
+                    self._fts_ready.add(entity.id)
+        return entity.id in self._fts_ready
 
     def titles(self, entity_id: str, ids, actor: Actor | None = None) -> dict:
         """{id: title} for link display, one query. With `actor`, only records in the actor's scope
@@ -344,15 +369,127 @@ class RecordStore:
                 vals[f.id] = wf.initial if wf else None
         stamp = now()
         vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
-        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor,
+        context: dict = {}
+        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor, context=context,
                                     given=frozenset(data) if isinstance(data, dict) else frozenset())
         if vals.get("owner") is None:
             vals["owner"] = actor.id
         rid = conn.execute(self.table(entity).insert().values(**vals)).inserted_primary_key[0]
         self._write_children(conn, entity, rid, children)
         rec = self._read(conn, entity, rid)
-        events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor)
+        events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor,
+                                   context=context)
         return rec
+
+    def create_many(self, entity_id: str, items: list, actor: Actor, mode: str = "json", conn=None,
+                    trusted=False) -> list[int]:
+        """Create every item or none (a bulk load): each validated as `create` validates one, with
+        link and unique checks in one query per field, auto-numbers reserved as a block, one INSERT
+        for all, and the events sent per record. Errors of all items at once, keyed `<index>.<field>`.
+        Returns the new ids in the order of `items`."""
+        entity = self.entity(entity_id)
+        for data in items:
+            self._check_write(entity, actor, data)
+        self.policy.check(entity, "create", actor)
+        if conn is not None:
+            return self._create_many(conn, entity, items, actor, mode, trusted)
+        with db_errors(self, entity), writing(self.engine) as conn:
+            return self._create_many(conn, entity, items, actor, mode, trusted)
+
+    def write_many(self, entity_id: str, items: list, actor: Actor, mode: str = "json") -> dict:
+        """A bulk write in one transaction, all or nothing: an item with an `id` updates that record
+        (checked against its `version` when given), the others are created together. Errors of all
+        items at once, keyed `<index>.<field>`. Returns {"created": [ids], "updated": [ids]}."""
+        entity = self.entity(entity_id)
+        new, old = [], []
+        for i, data in enumerate(items):
+            (old if isinstance(data, dict) and "id" in data else new).append((i, data))
+            self._check_write(entity, actor, data)
+        if new:
+            self.policy.check(entity, "create", actor)
+        errors, created, updated = {}, [], []
+        with db_errors(self, entity), writing(self.engine) as conn:
+            if new:
+                try:
+                    created = self._create_many(conn, entity, [d for _i, d in new], actor, mode, False)
+                except ValidationFailed as e:
+                    for key, text in e.fields.items():
+                        j, _, rest = key.partition(".")
+                        errors[f"{new[int(j)][0]}.{rest}"] = text
+            for i, data in old:
+                data = dict(data)
+                rid = data.pop("id")
+                if isinstance(rid, bool) or not isinstance(rid, int) or not 0 < rid <= values.MAX_ID:
+                    errors[f"{i}.id"] = "must be the id of a record, a whole number"
+                    continue
+                try:
+                    updated.append(self._update(conn, entity, rid, data, actor, mode, False, None)["id"])
+                except ValidationFailed as e:
+                    errors.update({f"{i}.{k}": v for k, v in e.fields.items()})
+                except (NotFound, Conflict) as e:
+                    errors[f"{i}.id"] = e.message
+            if errors:
+                bad = len({k.split(".", 1)[0] for k in errors})
+                raise ValidationFailed(errors, f"{bad} of {len(items)} records are invalid; nothing was saved.")
+        return {"created": created, "updated": updated}
+
+    def _create_many(self, conn, entity, items, actor, mode, trusted) -> list[int]:
+        if not items:
+            return []
+        lang = actor.language
+        prepared, batch = [], []
+        for data in items:
+            prepared.append(self._prepare(conn, entity, data, actor, None, mode, trusted, batch=batch))
+            if len(batch) < len(prepared):          # refused before its fields were read (not an object)
+                batch.append(({}, {}, prepared[-1][2], {}))
+        self._check_links_many(conn, entity, [(m, inc, err) for m, inc, err, _ in batch], lang)
+        self._check_unique_many(conn, entity, [(m, inc, None, err) for m, inc, err, _ in batch], lang)
+        errors = {}
+        for i, (merged, _inc, errs, rows) in enumerate(batch):
+            if not errs:
+                self._check_rules(conn, entity, merged, rows, actor, errs, None)
+            errors.update({f"{i}.{k}": v for k, v in errs.items()})
+        if errors:
+            bad = len({k.split(".", 1)[0] for k in errors})
+            raise ValidationFailed(errors, f"{bad} of {len(items)} records are invalid; nothing was saved.")
+        all_vals = [vals for vals, _children, _errs in prepared]
+        if mode != "internal":
+            for vals, data in zip(all_vals, items):
+                self._check_changes(entity, actor, vals, None, frozenset(data))
+        for f in entity.user_fields:
+            if f.type == "autonumber":
+                missing = [vals for vals in all_vals if not vals.get(f.id)]
+                for vals, number in zip(missing, autonumber.next_values(conn, entity.id, f.id, f.format,
+                                                                        len(missing)) if missing else ()):
+                    vals[f.id] = number
+            if f.type == "state":
+                wf = self.config.workflows.get(f.workflow)
+                for vals in all_vals:
+                    vals[f.id] = vals.get(f.id) or (wf.initial if wf else None)
+        stamp = now()
+        contexts = []
+        for vals, data in zip(all_vals, items):
+            vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
+            contexts.append({})
+            events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor,
+                                        context=contexts[-1], given=frozenset(data))
+            if vals.get("owner") is None:
+                vals["owner"] = actor.id
+        t = self.table(entity)
+        columns = {k for vals in all_vals for k in vals}
+        rows = [{c: vals.get(c) for c in columns} for vals in all_vals]
+        ids = list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), rows).scalars())
+        records = []
+        if entity.table_fields:
+            for rid, (_vals, children, _errs) in zip(ids, prepared):
+                self._write_children(conn, entity, rid, children)
+                records.append(self._read(conn, entity, rid))
+        else:
+            blank = {c.name: None for c in t.columns}
+            records = [{**blank, **row, "id": rid} for rid, row in zip(ids, rows)]
+        events.record_created.send_many(entity.id, [{"record": r, "context": c} for r, c in zip(records, contexts)],
+                                        conn=conn, store=self, before=None, actor=actor)
+        return ids
 
     def update(self, entity_id: str, rid, data, actor: Actor, mode: str = "json", conn=None,
                trusted=False, version=None) -> dict:
@@ -448,8 +585,11 @@ class RecordStore:
             return not f.system or f.id == "owner"
         return f.writable
 
-    def _prepare(self, conn, entity: Entity, data, actor: Actor, current: dict | None, mode: str, trusted: bool):
-        """Coerce, default, compute and check. Returns (column values, child rows or None, errors)."""
+    def _prepare(self, conn, entity: Entity, data, actor: Actor, current: dict | None, mode: str, trusted: bool,
+                 batch: list | None = None):
+        """Coerce, default, compute and check. Returns (column values, child rows or None, errors).
+        With `batch` (a bulk write), link, unique and rule checks are left to the caller, which runs
+        them for all rows at once: (merged, incoming, errors, child rows by field) is appended to it."""
         lang = actor.language
         if not isinstance(data, dict):
             return {}, None, {"_body": "expected a JSON object of fields"}
@@ -519,10 +659,13 @@ class RecordStore:
             problem = values.check_limits(f, v) if f.id in incoming or f.computed else None
             if problem:
                 errors[f.id] = problem
-        self._check_links(conn, entity, merged, incoming, errors, lang)
-        self._check_unique(conn, entity, merged, incoming, current, errors, lang)
-        if not errors:
-            self._check_rules(conn, entity, merged, names_rows, actor, errors, current)
+        if batch is not None:
+            batch.append((merged, incoming, errors, names_rows))
+        else:
+            self._check_links(conn, entity, merged, incoming, errors, lang)
+            self._check_unique(conn, entity, merged, incoming, current, errors, lang)
+            if not errors:
+                self._check_rules(conn, entity, merged, names_rows, actor, errors, current)
         stored = {k: v for k, v in merged.items() if k in incoming or entity.fields[k].computed
                   or (current is None and v is not None)}
         return stored, children, errors
@@ -680,32 +823,66 @@ class RecordStore:
                 conn.execute(ct.insert(), [{**r, "parent_id": rid, "idx": i} for i, r in enumerate(rows)])
 
     def _check_links(self, conn, entity, merged, incoming, errors, lang):
+        self._check_links_many(conn, entity, [(merged, incoming, errors)], lang)
+
+    def _check_links_many(self, conn, entity, rows, lang):
+        """Links and users named by `rows` ([(merged, incoming, errors)]) exist and are live: one
+        query per field (in chunks) for all rows; an error is added to the row that names a missing one."""
         for f in entity.fields.values():
-            if f.id not in incoming or f.id in errors or merged.get(f.id) is None:
+            if f.value_type not in ("link", "user"):
                 continue
-            rid = merged[f.id]
-            if f.value_type == "link":
-                target = self.config.entities[f.to]
-                t = self.table(target)
-                ok = conn.execute(sa.select(t.c.id).where(t.c.id == rid, t.c.deleted_at.is_(None))).first()
-                if ok is None:
-                    errors[f.id] = msg("missing_link", lang, entity=target.label_text(lang), id=rid)
-            elif f.value_type == "user":
-                ok = conn.execute(sa.select(users.c.id).where(users.c.id == rid, users.c.active.is_(True))).first()
-                if ok is None:
-                    errors[f.id] = msg("missing_user", lang, id=rid)
+            wanted: dict = {}
+            for merged, incoming, errors in rows:
+                if f.id in incoming and f.id not in errors and merged.get(f.id) is not None:
+                    wanted.setdefault(merged[f.id], []).append(errors)
+            if not wanted:
+                continue
+            found = set()
+            keys = list(wanted)
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                if f.value_type == "link":
+                    t = self.table(self.config.entities[f.to])
+                    q = sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.deleted_at.is_(None))
+                else:
+                    q = sa.select(users.c.id).where(users.c.id.in_(chunk), users.c.active.is_(True))
+                found.update(conn.execute(q).scalars())
+            for rid, holders in wanted.items():
+                if rid in found:
+                    continue
+                text = (msg("missing_link", lang, entity=self.config.entities[f.to].label_text(lang), id=rid)
+                        if f.value_type == "link" else msg("missing_user", lang, id=rid))
+                for errors in holders:
+                    errors[f.id] = text
 
     def _check_unique(self, conn, entity, merged, incoming, current, errors, lang):
+        self._check_unique_many(conn, entity, [(merged, incoming, current, errors)], lang)
+
+    def _check_unique_many(self, conn, entity, rows, lang):
+        """Unique fields of `rows` ([(merged, incoming, current, errors)]) unused by other records and
+        not repeated among the rows themselves: one query per field (in chunks) for all rows."""
         t = self.table(entity)
         for f in entity.user_fields:
-            if not f.unique or f.id in errors or merged.get(f.id) is None or f.id not in incoming:
+            if not f.unique:
                 continue
-            q = sa.select(t.c.id).where(t.c[f.id] == merged[f.id])
-            if current is not None:
-                q = q.where(t.c.id != current["id"])
-            other = conn.execute(q.limit(1)).scalar()
-            if other is not None:
-                errors[f.id] = msg("unique", lang, value=merged[f.id], entity=entity.label_text(lang), id=other)
+            wanted: dict = {}
+            for merged, incoming, current, errors in rows:
+                if f.id not in errors and merged.get(f.id) is not None and f.id in incoming:
+                    wanted.setdefault(merged[f.id], []).append(((current or {}).get("id"), errors))
+            if not wanted:
+                continue
+            taken: dict = {}
+            keys = list(wanted)
+            for i in range(0, len(keys), 500):
+                for v, rid in conn.execute(sa.select(t.c[f.id], t.c.id).where(t.c[f.id].in_(keys[i:i + 500]))):
+                    taken.setdefault(v, []).append(rid)
+            for v, holders in wanted.items():
+                for n, (own, errors) in enumerate(holders):
+                    other = next((rid for rid in taken.get(v, ()) if rid != own), None)
+                    if other is not None:
+                        errors[f.id] = msg("unique", lang, value=v, entity=entity.label_text(lang), id=other)
+                    elif n > 0:
+                        errors[f.id] = msg("unique_batch", lang, value=v)
 
     def _check_rules(self, conn, entity, merged, rows, actor, errors, current):
         record = f"{entity.id} #{current['id']}" if current else f"new {entity.id}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
@@ -91,6 +92,29 @@ def _validator(entity: Entity, partial: bool, child: Entity | None = None) -> Dr
     return Draft202012Validator(input_schema(entity, partial), format_checker=FormatChecker())
 
 
+@lru_cache(maxsize=512)
+def _fast(entity: Entity, partial: bool):
+    """The same schema compiled to Python (fastjsonschema): a quick yes for valid input. Its answer
+    is only trusted when it says valid; a no goes to jsonschema for the errors and their messages."""
+    schema = {**input_schema(entity, partial), "$schema": "http://json-schema.org/draft-07/schema#"}
+    try:
+        return fastjsonschema.compile(schema, formats={"email": lambda v: "@" in v,
+                                                       "date": _is_date, "date-time": _is_datetime})
+    except fastjsonschema.JsonSchemaDefinitionException:   # a pattern it cannot compile: ask jsonschema
+        return None
+
+
+_FORMATS = FormatChecker()
+
+
+def _is_date(v) -> bool:
+    return _FORMATS.conforms(v, "date")
+
+
+def _is_datetime(v) -> bool:
+    return _FORMATS.conforms(v, "date-time")
+
+
 def _message(error) -> str:
     v = error.validator
     if v == "anyOf" and error.context:
@@ -139,6 +163,13 @@ def check_input(entity: Entity, data, partial: bool) -> dict[str, str]:
     """Field errors of a JSON body against the entity's generated schema."""
     if not isinstance(data, dict):
         return {"_body": "expected a JSON object of fields"}
+    fast = _fast(entity, partial)
+    if fast is not None:
+        try:
+            fast(data)
+            return {}
+        except fastjsonschema.JsonSchemaException:
+            pass
     errors: dict[str, str] = {}
     for err in _validator(entity, partial).iter_errors(data):
         if err.validator == "additionalProperties":

@@ -179,6 +179,30 @@ def create_record(entity):
     return resp
 
 
+MAX_BULK = 5000
+
+
+@bp.post("/<entity>/bulk")
+def bulk_write(entity):
+    """Create (items without `id`) and update (items with `id`, and `version` when known) up to
+    MAX_BULK records in one transaction: all saved, or none with every row's errors (`<index>.<field>`)."""
+    e = _entity(entity)
+    store = runtime().store
+    items = _body().get("records")
+    if not isinstance(items, list) or not items:
+        raise BadRequest('Send {"records": [{...}, ...]}: a list of objects of fields '
+                         '(with "id" to update a record).')
+    if len(items) > MAX_BULK:
+        raise BadRequest(f"At most {MAX_BULK} records per request; this one has {len(items)}.")
+    from engine.linkopts import fill
+    items = [fill(store, e, d, g.actor) if isinstance(d, dict) and "id" not in d else d for d in items]
+    result = store.write_many(entity, items, g.actor)
+    resp = jsonify({"created": len(result["created"]), "updated": len(result["updated"]),
+                    "ids": result["created"], "updated_ids": result["updated"]})
+    resp.status_code = 201 if result["created"] else 200
+    return resp
+
+
 @bp.get("/<entity>/<int:rid>")
 def get_record(entity, rid):
     e = _entity(entity)

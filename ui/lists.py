@@ -164,7 +164,7 @@ def list_view(entity):
                   cells=cells, pages=pages, base=base, query=query, url_with=url_with, error=error,
                   link=link, width_class=colspec.width_class, priority_class=colspec.priority_class,
                   overdue=colspec.overdue(e, items, cols, final_states(e)),
-                  sums=totals(e, req, cols, result["total"]), chooser=cols + [f for f in column_choices(e) if f not in cols],
+                  sums=totals(e, req, cols, result["total"] if result.get("total_exact", True) else 0), chooser=cols + [f for f in column_choices(e) if f not in cols],
                   specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}),
                   users=active_users(), link_titles=link_titles, views=views, sla=sla,
                   sla_choices=sla_filter_choices() if sla is not None else [],

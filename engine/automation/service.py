@@ -47,7 +47,7 @@ class Automation:
                            (events.record_updated, self._updated), (events.record_transitioned, self._transitioned),
                            (events.record_deleted, self._deleted), (events.record_restored, self._restored)]
         for signal, fn in self._receivers:
-            signal.connect(fn, priority=50)
+            signal.connect(fn, priority=50, batch=self._created_many if fn == self._created else None)
         if self.auto.calendars:
             rules.set_calendar_provider(self._provide_calendar)
         rules.set_aggregate_provider(self._monthly_sums)
@@ -149,20 +149,28 @@ class Automation:
     def _mine(self, store, conn) -> bool:
         return store is self.store and conn.info.get("crm_depth", 0) <= MAX_DEPTH
 
-    def _creating(self, sender, conn, store, values, actor, given=frozenset(), **_):
+    def _creating(self, sender, conn, store, values, actor, given=frozenset(), context=None, **_):
         if not self._mine(store, conn):
             return
         entity = self.config.entities[sender]
         got = assignment.assign(conn, self.store, entity, self.auto.assignments_for(entity.id, "create"), values,
                                 given)
-        conn.info.setdefault("crm_assigned", []).append(got)
+        if context is not None:
+            context["assigned"] = got
 
-    def _created(self, sender, conn, store, record, actor, **_):
+    def _created_many(self, sender, items, conn, store, actor, **_):
+        """A bulk create: each record as `_created` handles one, webhook subscriptions read once."""
+        if not self._mine(store, conn):
+            return
+        subs = webhooks.subscribers(conn, f"{sender}.created")
+        for it in items:
+            self._created(sender, conn, store, it["record"], actor, context=it.get("context"), subscriptions=subs)
+
+    def _created(self, sender, conn, store, record, actor, context=None, subscriptions=None, **_):
         if not self._mine(store, conn):
             return
         entity = self.config.entities[sender]
-        stack = conn.info.get("crm_assigned") or [None]
-        got = stack.pop()
+        got = (context or {}).get("assigned")
         if got:
             self._log_assignment(conn, entity, record, got, actor)
         wf = self.workflows.workflow_of(entity)
@@ -172,7 +180,7 @@ class Automation:
             self._write_quietly(conn, entity, record, changes)
         for a in self.auto.automations_for(entity.id, "create"):
             self._trigger(conn, entity, a, record, actor)
-        self._after_change(conn, entity, record, "created")
+        self._after_change(conn, entity, record, "created", subscriptions)
 
     def _updated(self, sender, conn, store, record, before, actor, **_):
         if not self._mine(store, conn):
@@ -224,13 +232,14 @@ class Automation:
                                                                                              "deleted_at": clock.now()}),
                                                utc=True))
 
-    def _after_change(self, conn, entity, record, event):
+    def _after_change(self, conn, entity, record, event, subscriptions=None):
         if entity.id in self._holiday_entities:
             self._holidays_changed(entity.id, conn)
         if self.auto.slas_for(entity.id):
             self.refresh_sla(conn, entity, record, clock.now())
         webhooks.fan_out(conn, event, entity.id, record["id"],
-                         values.record_to_json(self.config, entity, values.masked(entity, record), utc=True))
+                         lambda: values.record_to_json(self.config, entity, values.masked(entity, record), utc=True),
+                         subscriptions)
 
     def _log_assignment(self, conn, entity, record, got, actor):
         rule, uid = got

@@ -67,18 +67,24 @@ def remove(engine, wid: int) -> bool:
         return True
 
 
-def fan_out(conn, event: str, entity: str, record_id: int, record_json: dict) -> int:
-    """One outbox row per active subscription to `<entity>.<event>`."""
+def subscribers(conn, name: str) -> list:
+    """The active subscriptions to the event `name` (`<entity>.<event>`)."""
+    return [w for w in conn.execute(sa.select(webhooks.c.id, webhooks.c.url, webhooks.c.events)
+                                    .where(webhooks.c.active.is_(True))) if name in (w.events or ())]
+
+
+def fan_out(conn, event: str, entity: str, record_id: int, record_json, subscriptions=None) -> int:
+    """One outbox row per active subscription to `<entity>.<event>`. `record_json` may be a
+    function (called only when someone subscribes); `subscriptions` as read once for a batch."""
     name = f"{entity}.{event}"
-    n = 0
-    for w in conn.execute(sa.select(webhooks.c.id, webhooks.c.url, webhooks.c.events)
-                          .where(webhooks.c.active.is_(True))):
-        if name in (w.events or ()):
-            outbox.enqueue(conn, "webhook", {"webhook": w.id, "url": w.url,
-                                             "body": {"event": name, "entity": entity, "id": record_id,
-                                                      "record": record_json}}, entity, record_id, webhook_id=w.id)
-            n += 1
-    return n
+    subs = subscribers(conn, name) if subscriptions is None else subscriptions
+    if subs and callable(record_json):
+        record_json = record_json()
+    for w in subs:
+        outbox.enqueue(conn, "webhook", {"webhook": w.id, "url": w.url,
+                                         "body": {"event": name, "entity": entity, "id": record_id,
+                                                  "record": record_json}}, entity, record_id, webhook_id=w.id)
+    return len(subs)
 
 
 def secret_of(conn, payload: dict) -> str:
