@@ -70,11 +70,14 @@ def append(conn, action: str, *, user_id=None, username=None, entity=None, recor
 def append_many(conn, items: list[dict]) -> str:
     """Add entries (dicts of `append`'s arguments) in order, under one lock of the chain head and
     with one INSERT; returns the last hash."""
-    conn.execute(_insert(conn)(audit_head).values(id=1, entries=0, last_hash=GENESIS).on_conflict_do_nothing())
     q = sa.select(audit_head.c.entries, audit_head.c.last_hash).where(audit_head.c.id == 1)
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
-    entries, prev = conn.execute(q).one()
+    head = conn.execute(q).first()
+    if head is None:                          # the very first entry: create the head (once, whoever wins)
+        conn.execute(_insert(conn)(audit_head).values(id=1, entries=0, last_hash=GENESIS).on_conflict_do_nothing())
+        head = conn.execute(q).one()
+    entries, prev = head
     if not items:
         return prev
     at = clock.now()

@@ -35,6 +35,9 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA temp_store=MEMORY")        # sorts and temporary indexes off the disk
+        cur.execute("PRAGMA cache_size=-32000")        # 32 MB of page cache per connection
+        cur.execute("PRAGMA mmap_size=268435456")      # reads of a large database through the OS cache
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -134,29 +134,72 @@ class Importer:
         res.rows_done, res.created, res.updated, res.skipped, res.errors = counts
 
     def _run_batch(self, batch, res: Result):
-        """One transaction; each row in a savepoint, so a row that fails after its insert (a rule
-        of an event handler, a database constraint) leaves nothing behind."""
+        """One transaction. Rows to update are written one by one, each in a savepoint; rows to
+        create are collected and written together by the store's bulk create (one validation pass,
+        one INSERT) — a row it refuses is reported and the rest written; should the bulk write fail
+        otherwise, they are written one by one, each in a savepoint, so nothing half-done remains."""
         c = {"created": res.created, "updated": res.updated, "skipped": res.skipped}
-        errors = list(res.errors)
+        found: list = []
         with _tx(self.store.engine, self.dry_run) as conn:
+            self._pending = {}
             for line, cells in batch:
                 try:
                     self._line = line
                     with conn.begin_nested():
                         outcome = self._row(conn, cells)
-                    c[outcome] += 1
-                except ValidationFailed as e:
-                    errors += [{"line": line, "field": k, "message": str(v)} for k, v in (e.fields or {}).items()] \
-                        or [{"line": line, "field": "_record", "message": e.message}]
-                except EngineError as e:
-                    errors.append({"line": line, "field": "_record", "message": e.message})
-                except sa.exc.DBAPIError as e:
-                    errors.append({"line": line, "field": "_record",
-                                   "message": str(getattr(e, "orig", e)).splitlines()[0][:300]})
+                    if outcome != "pending":
+                        c[outcome] += 1
+                except Exception as e:          # noqa: BLE001 — reported per line, see _problems
+                    found += _problems(line, e)
+            c["created"] += self._create_pending(conn, list(self._pending.items()), found)
+            errors = list(res.errors) + sorted(found, key=lambda x: x["line"])
             counts = (res.rows_done + len(batch), c["created"], c["updated"], c["skipped"], errors)
             if not self.dry_run and res.import_id is not None:
                 importlog.progress(conn, res.import_id, *counts)
         return counts
+
+    def _create_pending(self, conn, rows: list, found: list) -> int:
+        """Create the collected rows [(line, data)] with the bulk create; the lines of refused rows
+        go to `found`. Returns the number created."""
+        for _attempt in range(3):
+            if not rows:
+                return 0
+            try:
+                with conn.begin_nested():
+                    ids = self.store.create_many(self.entity.id, [d for _line, d in rows], self.actor,
+                                                 mode="form", conn=conn)
+            except ValidationFailed as e:
+                bad: dict = {}
+                for key, text in (e.fields or {}).items():
+                    i, _, name = key.partition(".")
+                    if not i.isdigit() or int(i) >= len(rows):
+                        return self._create_one_by_one(conn, rows, found)   # not a row's error: row by row
+                    bad.setdefault(int(i), []).append({"line": rows[int(i)][0], "field": name or "_record",
+                                                       "message": str(text)})
+                for i in bad:
+                    found += bad[i]
+                    self._forget(rows[i][1])
+                rows = [r for i, r in enumerate(rows) if i not in bad]
+                continue
+            except (EngineError, sa.exc.DBAPIError):
+                return self._create_one_by_one(conn, rows, found)
+            for (_line, data), rid in zip(rows, ids):
+                self._remember(data, ("line", _line) if self.dry_run else rid, replace=True)
+            return len(ids)
+        return self._create_one_by_one(conn, rows, found)
+
+    def _create_one_by_one(self, conn, rows: list, found: list) -> int:
+        n = 0
+        for line, data in rows:
+            try:
+                with conn.begin_nested():
+                    rec = self.store.create(self.entity.id, data, self.actor, mode="form", conn=conn)
+                self._remember(data, ("line", line) if self.dry_run else rec["id"], replace=True)
+                n += 1
+            except Exception as e:              # noqa: BLE001 — reported per line, see _problems
+                self._forget(data)
+                found += _problems(line, e)
+        return n
 
     # ---- one row -----------------------------------------------------------------------------
     def _row(self, conn, cells) -> str:
@@ -185,7 +228,9 @@ class Importer:
                     return "skipped"
                 if self.dup_action == "flag":
                     raise ValidationFailed({group[0]: f"duplicate of {what} (same {', '.join(group)}); not imported"})
-                if isinstance(rid, tuple):     # a dry run: the record of that line was not kept
+                if isinstance(rid, tuple):     # an earlier line of this batch (or of a dry run)
+                    if rid[1] in self._pending:
+                        self._pending[rid[1]].update(data)
                     return "updated"
                 target = rid
         if target is not None:
@@ -194,10 +239,10 @@ class Importer:
         if any(f.fetch for f in self.entity.user_fields):
             from .linkopts import fill
             data = fill(self.store, self.entity, data, self.actor)
-        rec = self.store.create(self.entity.id, data, self.actor, mode="form", conn=conn)
+        self._pending[self._line] = data              # created with the rest of the batch
         if self.dup_match:
-            self._remember(data, ("line", self._line) if self.dry_run else rec["id"])
-        return "created"
+            self._remember(data, ("line", self._line))
+        return "pending"
 
     def _find(self, conn, where: dict, what: str):
         t = self.table
@@ -263,17 +308,28 @@ class Importer:
                 return index[k], g
         return None
 
-    def _remember(self, data: dict, rid) -> None:
+    def _keys(self, data: dict) -> list:
         if self._dups is None:
-            return
+            return []
         try:
             row = {n: values.coerce(self.entity.fields[n], data.get(n)) for g in self.dup_match for n in g}
         except ValueError:
-            return
-        for g in self.dup_match:
-            k = self._dup_key(g, row)
-            if k is not None:
+            return []
+        return [k for k in (self._dup_key(g, row) for g in self.dup_match) if k is not None]
+
+    def _remember(self, data: dict, rid, replace: bool = False) -> None:
+        """The row's match values point at `rid` (`replace`: the record a pending line became)."""
+        for k in self._keys(data):
+            if replace and isinstance(self._dups.get(k), tuple):
+                self._dups[k] = rid
+            else:
                 self._dups.setdefault(k, rid)
+
+    def _forget(self, data: dict) -> None:
+        """A pending line was refused: later lines are no duplicates of it."""
+        for k in self._keys(data):
+            if isinstance(self._dups.get(k), tuple):
+                del self._dups[k]
 
     # ---- cells ---------------------------------------------------------------------------------
     def cell(self, conn, f: Field, raw):
@@ -388,6 +444,18 @@ def _datetime(raw):
         except ValueError:
             raise ValueError(f"{raw!r} is not a date and time") from None
     return str(raw)
+
+
+def _problems(line: int, e: Exception) -> list[dict]:
+    """A refused line as error rows (one per field); anything but a refusal goes on up."""
+    if isinstance(e, ValidationFailed):
+        return [{"line": line, "field": k, "message": str(v)} for k, v in (e.fields or {}).items()] \
+            or [{"line": line, "field": "_record", "message": e.message}]
+    if isinstance(e, EngineError):
+        return [{"line": line, "field": "_record", "message": e.message}]
+    if isinstance(e, sa.exc.DBAPIError):
+        return [{"line": line, "field": "_record", "message": str(getattr(e, "orig", e)).splitlines()[0][:300]}]
+    raise e
 
 
 @contextmanager

@@ -76,28 +76,28 @@ class Field:
     fetch: tuple = ()                  # link: ((field here, field of the chosen record), …) copied on pick
     display: tuple = ()                # link: fields of the chosen record shown beside its title
 
-    @property
+    @cached_property
     def value_type(self) -> str:
         """The type of the stored value (a computed field stores its result type)."""
         if self.type == "computed":
             return self.result or "decimal"
         return self.type
 
-    @property
+    @cached_property
     def stored(self) -> bool:
         return self.type != "table"
 
-    @property
+    @cached_property
     def computed(self) -> bool:
         return self.compute is not None
 
-    @property
+    @cached_property
     def writable(self) -> bool:
         """Can a client set this field directly?"""
         return not (self.system or self.computed or self.readonly
                     or self.type in ("autonumber", "state")) or self.id == "owner"
 
-    @property
+    @cached_property
     def option_values(self) -> tuple:
         return tuple(o.value for o in self.options)
 

@@ -120,7 +120,8 @@ class RecordStore:
         self.policy = policy or Policy()
         # named list filters other parts add: {"sla": fn(entity, table, value) -> WHERE clause}
         self.filter_hooks: dict = {}
-        self._fts_ready: set = set()           # entities whose SQLite text index exists (engine/search.py)
+        self._fts_ready: set = set()
+        self._by_id: dict = {}                  # entity id → SELECT of one row by :rid           # entities whose SQLite text index exists (engine/search.py)
 
     # ---- lookups ------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -155,10 +156,12 @@ class RecordStore:
             raise NotFound(f"{entity.id} #{rid} does not exist.") from None
         if not 0 < rid <= values.MAX_ID:
             raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
-        q = sa.select(t).where(t.c.id == rid)
+        q = self._by_id.get(entity.id)
+        if q is None:                         # built once: the hot path of every read skips building SQL
+            q = self._by_id[entity.id] = sa.select(t).where(t.c.id == sa.bindparam("rid"))
         if for_update and conn.dialect.name == "postgresql":
             q = q.with_for_update()
-        row = conn.execute(q).mappings().first()
+        row = conn.execute(q, {"rid": rid}).mappings().first()
         if row is None or (row.get("deleted_at") is not None and not include_deleted):
             raise NotFound(f"{entity.label_text()} #{rid} does not exist.")
         return dict(row)
@@ -374,9 +377,10 @@ class RecordStore:
                                     given=frozenset(data) if isinstance(data, dict) else frozenset())
         if vals.get("owner") is None:
             vals["owner"] = actor.id
-        rid = conn.execute(self.table(entity).insert().values(**vals)).inserted_primary_key[0]
-        self._write_children(conn, entity, rid, children)
-        rec = self._read(conn, entity, rid)
+        t = self.table(entity)
+        rec = dict(conn.execute(t.insert().values(**vals).returning(*t.c)).mappings().one())   # the row as stored
+        self._write_children(conn, entity, rec["id"], children)
+        rec.update(self._children(conn, entity, rec["id"]))
         events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor,
                                    context=context)
         return rec
@@ -478,7 +482,17 @@ class RecordStore:
         t = self.table(entity)
         columns = {k for vals in all_vals for k in vals}
         rows = [{c: vals.get(c) for c in columns} for vals in all_vals]
-        ids = list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), rows).scalars())
+        if conn.dialect.name == "sqlite":
+            # one writer holds the database (BEGIN IMMEDIATE): the ids SQLite would give are the next
+            # ones after the largest, so they are given here and the rows go in one executemany
+            # (SQLite's RETURNING cannot keep the order of a multi-row insert)
+            top = conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0
+            ids = list(range(top + 1, top + 1 + len(rows)))
+            for rid, row in zip(ids, rows):
+                row["id"] = rid
+            conn.execute(t.insert(), rows)
+        else:
+            ids = list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), rows).scalars())
         records = []
         if entity.table_fields:
             for rid, (_vals, children, _errs) in zip(ids, prepared):

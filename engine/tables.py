@@ -87,19 +87,36 @@ def _columns(e: Entity, config: Config):
     return cols
 
 
+def list_sort_column(e: Entity) -> str:
+    """The column of the entity's default list order (its first sort key), or the id."""
+    first = (e.list_sort or "").split(",")[0].strip().lstrip("-+")
+    f = e.fields.get(first)
+    return first if f is not None and f.stored and f.value_type not in ("multiselect", "attachment", "table") else "id"
+
+
 def _indexes(e: Entity, table: sa.Table):
+    """Indexes derived from the config. A field lists are filtered by (links, users, states, fields
+    marked `index`) is indexed together with `deleted_at` and the list's default sort column, so
+    "this owner's / this stage's records, newest first" is one index range: the page is read in
+    order, and the (capped) count never touches the table."""
     wanted = []  # (cols tuple, unique)
     if e.child:
         wanted.append((("parent_id",), False))
     else:
-        wanted += [(("owner",), False), (("deleted_at",), False), (("created_at",), False)]
+        wanted += [(("deleted_at",), False), (("created_at",), False)]
+    sort = list_sort_column(e)
+
+    def filtered(col):
+        return (col, "deleted_at") + ((sort,) if sort != col else ())
+    if not e.child:
+        wanted.append((filtered("owner"), False))
     for f in e.user_fields:
         if not f.stored or f.id == "owner":
             continue
         if f.unique or f.type == "autonumber":
             wanted.append(((f.id,), True))
         elif f.index or f.value_type in ("link", "user", "state"):
-            wanted.append(((f.id,), False))
+            wanted.append(((f.id,) if e.child else filtered(f.id), False))
     for cols, unique in e.indexes:
         wanted.append((tuple(cols), unique))
     seen = set()

@@ -447,8 +447,6 @@ def worker(burst):
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: jobs run in-process in the web server, no worker is needed.")
-    from rq import Worker
-
     from . import jobs
     rt = _loaded()
     rt.ensure_schema()
@@ -468,7 +466,7 @@ def worker(burst):
                     click.echo(f"sweep not enqueued: {e}", err=True)
                 time.sleep(max(1.0, q.interval / 2))
         threading.Thread(target=tick, name="crm-sweep-ticker", daemon=True).start()
-    Worker([jobs.QUEUE], connection=q.queue().connection).work(burst=burst, logging_level="WARNING")
+    jobs.rq_worker([jobs.QUEUE], q.queue().connection).work(burst=burst, logging_level="WARNING")
 
 
 @crm.group("timers")

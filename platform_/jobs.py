@@ -157,3 +157,19 @@ def sweep_job() -> dict:
         rt.follow()
         rt.ensure_schema()
         return run_once(rt, settings_of(app))
+
+
+def rq_worker(queues, connection):
+    """An rq Worker whose command listener polls every second instead of every 60: redis-py 8.2's
+    `PubSubWorkerThread.stop()` waits for the poll to end, so rq's teardown (and `--burst`) could
+    hang for up to a minute after the work was done."""
+    from rq import Worker
+
+    class CrmWorker(Worker):
+        def subscribe(self):
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1, daemon=True,
+                                                           exception_handler=self._pubsub_exception_handler)
+
+    return CrmWorker(queues, connection=connection)
