@@ -7,10 +7,22 @@ instead of failing. Migrations are therefore all-or-nothing on both databases.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from .errors import QueryTimeout
+
+
+def statement_timeout_ms() -> int:
+    """PostgreSQL: no statement of a request runs longer (CRM_STATEMENT_TIMEOUT_MS, default 30 s;
+    0 turns it off). Migrations lift it for their own transaction."""
+    try:
+        return max(0, int(os.environ.get("CRM_STATEMENT_TIMEOUT_MS", "30000")))
+    except ValueError:
+        return 30000
 
 
 def make_engine(url: str, **kw) -> sa.Engine:
@@ -24,7 +36,26 @@ def make_engine(url: str, **kw) -> sa.Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
-    return sa.create_engine(url, **kw)
+    engine = sa.create_engine(url, **kw)
+    timeout = statement_timeout_ms()
+    if timeout:
+        @event.listens_for(engine, "connect")
+        def _timeout(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {int(timeout)}")
+            dbapi_conn.commit()
+    return engine
+
+
+@contextmanager
+def _timeouts():
+    try:
+        yield
+    except sa.exc.OperationalError as e:
+        if getattr(getattr(e, "orig", None), "sqlstate", None) == "57014":
+            raise QueryTimeout(f"The database stopped this request after {statement_timeout_ms() / 1000:g} s: "
+                               "narrow the filter, sort by an indexed field or search for a longer text.") from None
+        raise
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:
@@ -53,7 +84,7 @@ def is_sqlite(bind) -> bool:
 @contextmanager
 def writing(engine: sa.Engine):
     """One write transaction: commits whole or rolls back whole."""
-    with engine.connect() as conn:
+    with _timeouts(), engine.connect() as conn:
         if is_sqlite(engine):
             conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
@@ -62,5 +93,5 @@ def writing(engine: sa.Engine):
 
 @contextmanager
 def reading(engine: sa.Engine):
-    with engine.connect() as conn:
+    with _timeouts(), engine.connect() as conn:
         yield conn

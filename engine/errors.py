@@ -72,6 +72,13 @@ class BadRequest(EngineError):
     code = "bad_request"
 
 
+class QueryTimeout(BadRequest):
+    """A statement ran past the database's statement timeout (a sort on an unindexed field of a
+    huge table, a search of one character): refused with the reason, the server keeps serving."""
+
+    code = "query_timeout"
+
+
 class RuleError(EngineError):
     """A rule expression that cannot be compiled or failed at run time."""
 

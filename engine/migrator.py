@@ -276,6 +276,8 @@ class Migrator:
         audit_as: an Actor; when steps are applied, a `config.apply` audit entry in the same transaction.
         """
         with writing(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")   # an index on a large table takes long
             steps = self._plan(conn)
             risky = [s for s in steps if s.destructive]
             if only_safe:

@@ -16,6 +16,7 @@ from .schemas import suggest
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
 MAX_PER_PAGE = 500
+MAX_SEARCH = 200     # characters of a ?q= search text
 COUNT_CAP = 10_000   # a list counts its matches up to here ("10,000+"); `?count=exact` counts them all
 
 
@@ -81,7 +82,10 @@ def parse_args(entity: Entity, args, reserved=("q", "sort", "page", "per_page", 
     deleted = str(args.get("deleted", "")).lower()
     if deleted not in ("1", "true", "only", "0", "false", ""):
         raise BadRequest(f"deleted must be 1, true or only (the recycle bin) or 0 or false, not {deleted[:20]!r}")
-    return ListRequest(filters=filters, q=(args.get("q") or "").strip() or None, sort=args.get("sort") or None,
+    q = (args.get("q") or "").strip() or None
+    if q is not None and len(q) > MAX_SEARCH:
+        raise BadRequest(f"a search text has at most {MAX_SEARCH} characters; this one has {len(q)}")
+    return ListRequest(filters=filters, q=q, sort=args.get("sort") or None,
                        page=intarg("page", 1, 1, 10 ** 7), per_page=intarg("per_page", entity.per_page, 1, MAX_PER_PAGE),
                        deleted=deleted in ("1", "true", "only"), sla=sla, exact_count=exact)
 

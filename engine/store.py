@@ -25,6 +25,8 @@ from .systables import users
 from .tables import build_metadata
 from .validation import check_input
 
+MAX_BULK = 5000      # records one bulk write may carry (POST /<entity>/bulk)
+
 MESSAGES = {
     "required": {"en": "is required", "zh": "必填"},
     "missing_link": {"en": "refers to {entity} #{id}, which does not exist or was deleted",

@@ -7,6 +7,7 @@ from engine.errors import (BadRequest, Conflict, EngineError, Forbidden, Migrati
                            ValidationFailed)
 from engine import approvals
 from engine.query import parse_args
+from engine.store import MAX_BULK
 from engine.values import MAX_ID
 
 from .auth import actor_for_token
@@ -177,9 +178,6 @@ def create_record(entity):
     resp.status_code = 201
     resp.headers["Location"] = f"{request.base_url.rstrip('/')}/{rec['id']}"
     return resp
-
-
-MAX_BULK = 5000
 
 
 @bp.post("/<entity>/bulk")

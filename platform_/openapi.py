@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from engine.model import Config
-from engine.query import MAX_PER_PAGE
+from engine.query import COUNT_CAP, MAX_PER_PAGE
+from engine.store import MAX_BULK
 from engine.validation import field_schema, input_schema
 
 from .openapi_conform import conform
@@ -89,6 +90,10 @@ def openapi_document(config: Config) -> dict:
                       {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}, EMPTY]}},
                   {"name": "deleted", "in": "query", "schema": {"enum": ["1", "true", "only", "0", "false", ""]},
                    "description": "the recycle bin (administrators)"}]
+        if "count" not in e.fields:
+            params.append({"name": "count", "in": "query", "schema": {"enum": ["exact", "capped", ""]},
+                           "description": f"exact: count every match; by default matches are counted up to "
+                                          f"{COUNT_CAP:,} (then total_exact is false)"})
         for f in e.stored_fields:
             params.append({"name": f.id, "in": "query", "required": False, "schema": _filter_schema(f),
                            "description": f"{f.label.get('en')}; empty: no value; "
@@ -98,12 +103,25 @@ def openapi_document(config: Config) -> dict:
             "get": {"tags": [tag], "summary": f"List {tag}", "parameters": params, "responses": {
                 "200": {"description": "a page", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"items": {"type": "array", "items": ref},
-                                                     "total": {"type": "integer"}, "page": {"type": "integer"},
+                                                     "total": {"type": "integer"}, "total_exact": {"type": "boolean"},
+                                                     "page": {"type": "integer"},
                                                      "per_page": {"type": "integer"}}}}}}, **errors}},
             "post": {"tags": [tag], "summary": f"Create a {tag}", "requestBody": {"content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{e.id}_input"}}}},
                 "responses": {"201": {"description": "created", "content": {"application/json": {"schema": ref}}}, **errors}},
         }
+        paths[f"/api/v1/{e.id}/bulk"] = {"post": {
+            "tags": [tag], "summary": f"Create and update up to {MAX_BULK} {tag} records at once, all or none",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["records"], "properties": {"records": {
+                    "type": "array", "minItems": 1, "maxItems": MAX_BULK, "items": {"type": "object"},
+                    "description": "objects of fields; with `id` (and `version`) an item updates that record"}}}}}},
+            "responses": {code: {"description": what, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"created": {"type": "integer"}, "updated": {"type": "integer"},
+                                                 "ids": {"type": "array", "items": {"type": "integer"}},
+                                                 "updated_ids": {"type": "array", "items": {"type": "integer"}}}}}}}
+                          for code, what in (("201", "saved, some created"), ("200", "saved, all updates"))}
+            | {c: r for c, r in errors.items() if c != "409"}}}
         rid = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
         paths[f"/api/v1/{e.id}/{{id}}"] = {
             "get": {"tags": [tag], "parameters": rid, "responses": {"200": {"description": "the record", "content": {

@@ -206,3 +206,34 @@ def test_j2_a_field_made_unsearchable_leaves_the_index_and_a_new_one_joins(make_
             names = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
                                              " AND tablename = 'e_account'")).scalars())
             assert "trgm_e_account_code" in names and "trgm_e_account_email" not in names
+
+
+# ---- bad input at scale ----------------------------------------------------------------------
+def test_j1_a_search_text_past_its_limit_is_refused_with_the_reason(api):
+    st, body = api("GET", "/account", query_string={"q": "长" * 10_000})
+    assert st == 400 and "at most 200 characters" in body["error"]["message"]
+    st, body = api("GET", "/account", query_string={"q": "长" * 200})
+    assert st == 200 and body["total"] == 0
+
+
+def test_j1_a_statement_past_the_timeout_is_a_400_with_the_reason(db_url, monkeypatch):
+    """PostgreSQL stops a statement past CRM_STATEMENT_TIMEOUT_MS; the request gets a clear 400."""
+    if not db_url.startswith("postgresql"):
+        import pytest
+        pytest.skip("the statement timeout is PostgreSQL's (SQLite has no server to stall)")
+    monkeypatch.setenv("CRM_STATEMENT_TIMEOUT_MS", "100")
+    from engine.db import make_engine, reading
+    from engine.errors import QueryTimeout
+    eng = make_engine(db_url)
+    try:
+        with reading(eng) as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        try:
+            with reading(eng) as conn:
+                conn.exec_driver_sql("SELECT pg_sleep(2)")
+        except QueryTimeout as e:
+            assert "stopped this request after 0.1 s" in e.message
+        else:
+            raise AssertionError("the statement was not stopped")
+    finally:
+        eng.dispose()
