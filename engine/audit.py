@@ -46,6 +46,11 @@ audit_head = sa.Table(
 )
 
 
+_HEAD = sa.select(audit_head.c.entries, audit_head.c.last_hash).where(audit_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_HEAD_MOVE = audit_head.update().where(audit_head.c.id == 1).values(entries=sa.bindparam("n"), last_hash=sa.bindparam("h"))
+
+
 def _digest(prev: str, at, user_id, username, action, entity, record_id, changes, detail) -> str:
     body = json.dumps([prev, at.isoformat() if at else None, user_id, username, action, entity, record_id,
                        changes, detail], sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
@@ -70,9 +75,7 @@ def append(conn, action: str, *, user_id=None, username=None, entity=None, recor
 def append_many(conn, items: list[dict]) -> str:
     """Add entries (dicts of `append`'s arguments) in order, under one lock of the chain head and
     with one INSERT; returns the last hash."""
-    q = sa.select(audit_head.c.entries, audit_head.c.last_hash).where(audit_head.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
+    q = _HEAD_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEAD
     head = conn.execute(q).first()
     if head is None:                          # the very first entry: create the head (once, whoever wins)
         conn.execute(_insert(conn)(audit_head).values(id=1, entries=0, last_hash=GENESIS).on_conflict_do_nothing())
@@ -91,7 +94,7 @@ def append_many(conn, items: list[dict]) -> str:
         rows.append({**row, "prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(audit_log.insert(), rows)
-    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(entries=entries + len(rows), last_hash=prev))
+    conn.execute(_HEAD_MOVE, {"n": entries + len(rows), "h": prev})
     return prev
 
 

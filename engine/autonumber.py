@@ -8,11 +8,24 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from functools import lru_cache
+
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .systables import series
 
 HASHES = re.compile(r"\{(#+)\}|(#+)")
+
+
+@lru_cache(maxsize=4)
+def _upsert(dialect_name: str):
+    """`value += :n` of the series `:key` (created at `:n`), returning the new value; built once."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    n = sa.bindparam("n", type_=sa.Integer)
+    return (dialect.insert(series).values(key=sa.bindparam("key"), value=n)
+            .on_conflict_do_update(index_elements=[series.c.key], set_={"value": series.c.value + n})
+            .returning(series.c.value))
 
 
 def render_prefix(fmt: str, today: dt.date) -> str:
@@ -31,10 +44,6 @@ def next_values(conn, entity: str, field: str, fmt: str, n: int, today: dt.date 
     m = HASHES.search(rendered)
     width = len(m.group(1) or m.group(2))
     key = f"{entity}.{field}:{rendered[:m.start()]}|{rendered[m.end():]}"
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(series).values(key=key, value=n)
-            .on_conflict_do_update(index_elements=[series.c.key], set_={"value": series.c.value + n})
-            .returning(series.c.value))
-    last = conn.execute(stmt).scalar_one()
+    last = conn.execute(_upsert(conn.dialect.name), {"key": key, "n": n}).scalar_one()
     head, tail = rendered[:m.start()], rendered[m.end():]
     return [head + str(k).zfill(width) + tail for k in range(last - n + 1, last + 1)]

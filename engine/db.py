@@ -36,6 +36,9 @@ def make_engine(url: str, **kw) -> sa.Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
+    # executemany goes to psycopg's pipelined executemany (one parse, many binds) instead of
+    # SQLAlchemy's multi-VALUES text, which psycopg would split in Python for every batch
+    kw.setdefault("use_insertmanyvalues", False)
     engine = sa.create_engine(url, **kw)
     timeout = statement_timeout_ms()
     if timeout:

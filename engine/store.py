@@ -123,7 +123,8 @@ class RecordStore:
         # named list filters other parts add: {"sla": fn(entity, table, value) -> WHERE clause}
         self.filter_hooks: dict = {}
         self._fts_ready: set = set()
-        self._by_id: dict = {}                  # entity id → SELECT of one row by :rid           # entities whose SQLite text index exists (engine/search.py)
+        self._by_id: dict = {}                  # entity id → SELECT of one row by :rid
+        self._insert_returning: dict = {}       # entity id → INSERT … RETURNING every column           # entities whose SQLite text index exists (engine/search.py)
 
     # ---- lookups ------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -380,7 +381,10 @@ class RecordStore:
         if vals.get("owner") is None:
             vals["owner"] = actor.id
         t = self.table(entity)
-        rec = dict(conn.execute(t.insert().values(**vals).returning(*t.c)).mappings().one())   # the row as stored
+        ins = self._insert_returning.get(entity.id)
+        if ins is None:
+            ins = self._insert_returning[entity.id] = t.insert().returning(*t.c)
+        rec = dict(conn.execute(ins, vals).mappings().one())          # the row as stored
         self._write_children(conn, entity, rec["id"], children)
         rec.update(self._children(conn, entity, rec["id"]))
         events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor,
@@ -494,7 +498,13 @@ class RecordStore:
                 row["id"] = rid
             conn.execute(t.insert(), rows)
         else:
-            ids = list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), rows).scalars())
+            # the ids are drawn from the table's sequence first, then the rows go in one executemany
+            # (psycopg pipelines it; a multi-row INSERT … RETURNING would be parsed as one huge text)
+            ids = list(conn.execute(sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                                            "FROM generate_series(1, :n)"), {"t": t.name, "n": len(rows)}).scalars())
+            for rid, row in zip(ids, rows):
+                row["id"] = rid
+            conn.execute(t.insert(), rows)
         records = []
         if entity.table_fields:
             for rid, (_vals, children, _errs) in zip(ids, prepared):

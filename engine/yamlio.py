@@ -25,6 +25,15 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 _StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
 
+# The same rules over libyaml's C parser when PyYAML has it (parsing a large config 5-10× faster).
+if getattr(yaml, "__with_libyaml__", False):
+    class _StrictCLoader(yaml.CSafeLoader):
+        pass
+    _StrictCLoader.yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
+    _Parser = _StrictCLoader
+else:                                     # pragma: no cover — PyYAML built without libyaml
+    _Parser = _StrictLoader
+
 
 Path = tuple  # a document path: ("fields", "phone", "type")
 
@@ -52,7 +61,7 @@ def load(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document. Returns (document or None, problems)."""
     problems: list[Problem] = []
     try:
-        loader = _StrictLoader(text)
+        loader = _Parser(text)
         try:
             node = loader.get_single_node()
         finally:

@@ -16,6 +16,7 @@ from engine.actor import Actor
 from engine.db import reading, writing
 from engine.errors import BadRequest, NotFound
 from engine.systables import tokens, users
+from engine.tablecache import TableCache
 
 from . import signin  # noqa: F401  (its table joins the system metadata)
 
@@ -205,48 +206,29 @@ TOKEN_TOUCH = dt.timedelta(minutes=1)   # last_used_at is written at most this o
 
 
 TOKEN_CACHE_TTL = 2.0       # seconds a token's user is trusted without asking the database again
-_token_cache: dict = {}     # (engine id, token digest) → (expires at, actor, token id, last used)
-
-
-def forget_tokens() -> None:
-    """Drop every cached token lookup (a user or token row changed in this process)."""
-    _token_cache.clear()
-
-
-@sa.event.listens_for(sa.Engine, "after_execute")
-def _user_or_token_written(conn, clauseelement, multiparams, params, execution_options, result):
-    """Any UPDATE or DELETE of users or tokens in this process empties the cache at once (revoke,
-    disable, roles, team); other processes see it within TOKEN_CACHE_TTL."""
-    table = getattr(clauseelement, "table", None)
-    if table is not None and getattr(clauseelement, "is_dml", False) and not getattr(clauseelement, "is_insert", False) \
-            and getattr(table, "name", None) in (users.name, tokens.name):
-        _token_cache.clear()
+_tokens = TableCache([users, tokens], TOKEN_CACHE_TTL)   # (engine id, digest) → (actor, token id, last used)
 
 
 def actor_for_token(engine, token: str) -> Actor | None:
-    """The user an API token acts for; the lookup is cached for TOKEN_CACHE_TTL seconds."""
+    """The user an API token acts for; the lookup is cached for TOKEN_CACHE_TTL seconds (a revoke,
+    disable or role change in this process empties the cache at once)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         return None
-    key = (id(engine), _digest(token))
-    now = time.monotonic()
-    hit = _token_cache.get(key)
-    if hit is not None and hit[0] > now:
-        _touch_token(engine, hit[2], hit[3])          # a write at most once a minute (and it empties the cache)
-        return hit[1]
-    with reading(engine) as conn:
-        row = conn.execute(sa.select(users, tokens.c.id.label("_token_id"),
-                                     tokens.c.last_used_at.label("_token_used"))
-                           .join(tokens, tokens.c.user_id == users.c.id)
-                           .where(tokens.c.token_hash == key[1], tokens.c.revoked_at.is_(None),
-                                  users.c.active.is_(True))).mappings().first()
-    if row is None:
-        _token_cache.pop(key, None)
+    digest = _digest(token)
+
+    def load():
+        with reading(engine) as conn:
+            row = conn.execute(sa.select(users, tokens.c.id.label("_token_id"),
+                                         tokens.c.last_used_at.label("_token_used"))
+                               .join(tokens, tokens.c.user_id == users.c.id)
+                               .where(tokens.c.token_hash == digest, tokens.c.revoked_at.is_(None),
+                                      users.c.active.is_(True))).mappings().first()
+        return (actor_from_row(row), row["_token_id"], row["_token_used"]) if row is not None else None
+    hit = _tokens.get((id(engine), digest), load)
+    if hit is None:
         return None
-    used = _touch_token(engine, row["_token_id"], row["_token_used"])
-    actor = actor_from_row(row)
-    if len(_token_cache) > 10_000:
-        _token_cache.clear()
-    _token_cache[key] = (now + TOKEN_CACHE_TTL, actor, row["_token_id"], used)
+    actor, token_id, used = hit
+    _touch_token(engine, token_id, used)        # at most once a minute (its write empties the cache)
     return actor
 
 

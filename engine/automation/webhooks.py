@@ -9,6 +9,8 @@ import re
 
 import sqlalchemy as sa
 
+from ..tablecache import TableCache
+
 from .. import clock
 from ..db import reading, writing
 from ..errors import ValidationFailed
@@ -67,10 +69,14 @@ def remove(engine, wid: int) -> bool:
         return True
 
 
+_ACTIVE = sa.select(webhooks.c.id, webhooks.c.url, webhooks.c.events).where(webhooks.c.active.is_(True))
+_active = TableCache([webhooks], 2.0)     # read on every write; a subscription made elsewhere counts within 2 s
+
+
 def subscribers(conn, name: str) -> list:
     """The active subscriptions to the event `name` (`<entity>.<event>`)."""
-    return [w for w in conn.execute(sa.select(webhooks.c.id, webhooks.c.url, webhooks.c.events)
-                                    .where(webhooks.c.active.is_(True))) if name in (w.events or ())]
+    rows = _active.get(id(conn.engine), lambda: tuple(conn.execute(_ACTIVE)))
+    return [w for w in rows if name in (w.events or ())]
 
 
 def fan_out(conn, event: str, entity: str, record_id: int, record_json, subscriptions=None) -> int:
