@@ -14,7 +14,9 @@ def counting(engine):
     seen: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
+        # the API token's lookup is cached for seconds, so whether it runs depends on the clock
+        if "sys_token" not in statement and statement.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT"):
+            seen.append(statement)
     sa.event.listen(engine, "before_cursor_execute", before)
     try:
         yield seen
