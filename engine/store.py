@@ -122,9 +122,9 @@ class RecordStore:
         self.policy = policy or Policy()
         # named list filters other parts add: {"sla": fn(entity, table, value) -> WHERE clause}
         self.filter_hooks: dict = {}
-        self._fts_ready: set = set()
+        self._fts_ready: set = set()            # entities whose SQLite text index exists (engine/search.py)
         self._by_id: dict = {}                  # entity id → SELECT of one row by :rid
-        self._insert_returning: dict = {}       # entity id → INSERT … RETURNING every column           # entities whose SQLite text index exists (engine/search.py)
+        self._insert_returning: dict = {}       # entity id → INSERT … RETURNING every column
 
     # ---- lookups ------------------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -406,6 +406,18 @@ class RecordStore:
         with db_errors(self, entity), writing(self.engine) as conn:
             return self._create_many(conn, entity, items, actor, mode, trusted)
 
+    @staticmethod
+    def _next_ids(conn, t: sa.Table, n: int) -> list[int]:
+        """Ids for `n` new rows, given before the INSERT so the rows go in one executemany (neither
+        SQLite's RETURNING nor a huge multi-VALUES text keeps that fast and ordered).
+        SQLite: the writer holds the database (BEGIN IMMEDIATE), so the next ids after the largest
+        are the ones SQLite would give. PostgreSQL: drawn from the table's sequence."""
+        if conn.dialect.name == "sqlite":
+            top = conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0
+            return list(range(top + 1, top + 1 + n))
+        return list(conn.execute(sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                                 {"t": t.name, "n": n}).scalars())
+
     def write_many(self, entity_id: str, items: list, actor: Actor, mode: str = "json") -> dict:
         """A bulk write in one transaction, all or nothing: an item with an `id` updates that record
         (checked against its `version` when given), the others are created together. Errors of all
@@ -423,9 +435,12 @@ class RecordStore:
                 try:
                     created = self._create_many(conn, entity, [d for _i, d in new], actor, mode, False)
                 except ValidationFailed as e:
-                    for key, text in e.fields.items():
+                    for key, text in (e.fields or {"_record": e.message}).items():
                         j, _, rest = key.partition(".")
-                        errors[f"{new[int(j)][0]}.{rest}"] = text
+                        if j.isdigit() and int(j) < len(new):
+                            errors[f"{new[int(j)][0]}.{rest}"] = text
+                        else:                       # raised by an event handler for the batch as a whole
+                            errors[key] = text
             for i, data in old:
                 data = dict(data)
                 rid = data.pop("id")
@@ -488,23 +503,10 @@ class RecordStore:
         t = self.table(entity)
         columns = {k for vals in all_vals for k in vals}
         rows = [{c: vals.get(c) for c in columns} for vals in all_vals]
-        if conn.dialect.name == "sqlite":
-            # one writer holds the database (BEGIN IMMEDIATE): the ids SQLite would give are the next
-            # ones after the largest, so they are given here and the rows go in one executemany
-            # (SQLite's RETURNING cannot keep the order of a multi-row insert)
-            top = conn.execute(sa.select(sa.func.max(t.c.id))).scalar() or 0
-            ids = list(range(top + 1, top + 1 + len(rows)))
-            for rid, row in zip(ids, rows):
-                row["id"] = rid
-            conn.execute(t.insert(), rows)
-        else:
-            # the ids are drawn from the table's sequence first, then the rows go in one executemany
-            # (psycopg pipelines it; a multi-row INSERT … RETURNING would be parsed as one huge text)
-            ids = list(conn.execute(sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
-                                            "FROM generate_series(1, :n)"), {"t": t.name, "n": len(rows)}).scalars())
-            for rid, row in zip(ids, rows):
-                row["id"] = rid
-            conn.execute(t.insert(), rows)
+        ids = self._next_ids(conn, t, len(rows))
+        for rid, row in zip(ids, rows):
+            row["id"] = rid
+        conn.execute(t.insert(), rows)          # one executemany (pipelined by psycopg)
         records = []
         if entity.table_fields:
             for rid, (_vals, children, _errs) in zip(ids, prepared):
