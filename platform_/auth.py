@@ -5,7 +5,6 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
-import time
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
