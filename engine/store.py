@@ -367,19 +367,7 @@ class RecordStore:
             raise ValidationFailed(errors)
         if mode != "internal":
             self._check_changes(entity, actor, vals, None, frozenset(data) if isinstance(data, dict) else ())
-        for f in entity.user_fields:
-            if f.type == "autonumber" and not vals.get(f.id):
-                vals[f.id] = autonumber.next_value(conn, entity.id, f.id, f.format)
-            if f.type == "state" and not vals.get(f.id):
-                wf = self.config.workflows.get(f.workflow)
-                vals[f.id] = wf.initial if wf else None
-        stamp = now()
-        vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
-        context: dict = {}
-        events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor, context=context,
-                                    given=frozenset(data) if isinstance(data, dict) else frozenset())
-        if vals.get("owner") is None:
-            vals["owner"] = actor.id
+        [context] = self._complete_new(conn, entity, [vals], [data], actor)
         t = self.table(entity)
         ins = self._insert_returning.get(entity.id)
         if ins is None:
@@ -390,6 +378,33 @@ class RecordStore:
         events.record_created.send(entity.id, conn=conn, store=self, record=rec, before=None, actor=actor,
                                    context=context)
         return rec
+
+    def _complete_new(self, conn, entity, all_vals: list, items: list, actor) -> list[dict]:
+        """The last steps of new records' column values, one or a batch: auto-numbers (one block per
+        series), the initial state, version and stamps, `record_creating` (which may fill fields)
+        and the default owner. Returns each record's event context."""
+        for f in entity.user_fields:
+            if f.type == "autonumber":
+                missing = [vals for vals in all_vals if not vals.get(f.id)]
+                if missing:
+                    for vals, number in zip(missing, autonumber.next_values(conn, entity.id, f.id, f.format,
+                                                                            len(missing))):
+                        vals[f.id] = number
+            if f.type == "state":
+                wf = self.config.workflows.get(f.workflow)
+                for vals in all_vals:
+                    vals[f.id] = vals.get(f.id) or (wf.initial if wf else None)
+        stamp = now()
+        contexts = []
+        for vals, data in zip(all_vals, items):
+            vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
+            contexts.append({})
+            events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor,
+                                        context=contexts[-1],
+                                        given=frozenset(data) if isinstance(data, dict) else frozenset())
+            if vals.get("owner") is None:
+                vals["owner"] = actor.id
+        return contexts
 
     def create_many(self, entity_id: str, items: list, actor: Actor, mode: str = "json", conn=None,
                     trusted=False) -> list[int]:
@@ -454,8 +469,7 @@ class RecordStore:
                 except (NotFound, Conflict) as e:
                     errors[f"{i}.id"] = e.message
             if errors:
-                bad = len({k.split(".", 1)[0] for k in errors})
-                raise ValidationFailed(errors, f"{bad} of {len(items)} records are invalid; nothing was saved.")
+                raise _batch_refused(errors, len(items))
         return {"created": created, "updated": updated}
 
     def _create_many(self, conn, entity, items, actor, mode, trusted) -> list[int]:
@@ -475,31 +489,12 @@ class RecordStore:
                 self._check_rules(conn, entity, merged, rows, actor, errs, None)
             errors.update({f"{i}.{k}": v for k, v in errs.items()})
         if errors:
-            bad = len({k.split(".", 1)[0] for k in errors})
-            raise ValidationFailed(errors, f"{bad} of {len(items)} records are invalid; nothing was saved.")
+            raise _batch_refused(errors, len(items))
         all_vals = [vals for vals, _children, _errs in prepared]
         if mode != "internal":
             for vals, data in zip(all_vals, items):
                 self._check_changes(entity, actor, vals, None, frozenset(data))
-        for f in entity.user_fields:
-            if f.type == "autonumber":
-                missing = [vals for vals in all_vals if not vals.get(f.id)]
-                for vals, number in zip(missing, autonumber.next_values(conn, entity.id, f.id, f.format,
-                                                                        len(missing)) if missing else ()):
-                    vals[f.id] = number
-            if f.type == "state":
-                wf = self.config.workflows.get(f.workflow)
-                for vals in all_vals:
-                    vals[f.id] = vals.get(f.id) or (wf.initial if wf else None)
-        stamp = now()
-        contexts = []
-        for vals, data in zip(all_vals, items):
-            vals.update(version=1, created_at=stamp, created_by=actor.id, updated_at=stamp, updated_by=actor.id)
-            contexts.append({})
-            events.record_creating.send(entity.id, conn=conn, store=self, values=vals, actor=actor,
-                                        context=contexts[-1], given=frozenset(data))
-            if vals.get("owner") is None:
-                vals["owner"] = actor.id
+        contexts = self._complete_new(conn, entity, all_vals, items, actor)
         t = self.table(entity)
         columns = {k for vals in all_vals for k in vals}
         rows = [{c: vals.get(c) for c in columns} for vals in all_vals]
@@ -929,6 +924,12 @@ class RecordStore:
             if not ok:
                 key = r.field or next((n for n in sorted(rules.names_used(r.check)) if n in entity.fields), "_record")
                 errors.setdefault(key, label_of(r.message, actor.language, r.name))
+
+
+def _batch_refused(errors: dict, n: int) -> ValidationFailed:
+    """A bulk write's refusal: every row's errors (`<index>.<field>`), nothing saved."""
+    bad = len({k.split(".", 1)[0] for k in errors})
+    return ValidationFailed(errors, f"{bad} of {n} records are invalid; nothing was saved.")
 
 
 def _none_involved(expr: str, merged: dict) -> bool:

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,16 +53,14 @@ def chromium_path():
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory, chromium_path):
-    """(base url, app, scenario roles, config) of a server on a free port."""
+@contextmanager
+def serving(tmp: Path, directory: Path, name: str = "e2e"):
+    """An app on its own SQLite file over the config `directory`, with the admin user, served on a
+    free port in a thread: yields (base url, app)."""
     from werkzeug.serving import make_server
-
-    directory, roles, _cfg = _pick_pack()
-    tmp = tmp_path_factory.mktemp("e2e")
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CRM_CONFIG_DIR", "ATTACHMENTS_DIR", "SECRET_KEY")}
-    os.environ.update(DATABASE_URL=f"sqlite:///{tmp}/e2e.db", CRM_CONFIG_DIR=str(directory),
-                      ATTACHMENTS_DIR=str(tmp / "files"), SECRET_KEY="e2e-secret")
+    os.environ.update(DATABASE_URL=f"sqlite:///{tmp}/{name}.db", CRM_CONFIG_DIR=str(directory),
+                      ATTACHMENTS_DIR=str(tmp / "files"), SECRET_KEY=f"{name}-secret")
     try:
         from app import create_app
         app = create_app({"TESTING": False})
@@ -79,10 +78,18 @@ def live(tmp_path_factory, chromium_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", app, roles, rt.config
+        yield f"http://127.0.0.1:{server.server_port}", app
     finally:
         server.shutdown()
         rt.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory, chromium_path):
+    """(base url, app, scenario roles, config) of a server on a free port."""
+    directory, roles, _cfg = _pick_pack()
+    with serving(tmp_path_factory.mktemp("e2e"), directory) as (base, app):
+        yield base, app, roles, app.extensions["crm"].config
 
 
 @pytest.fixture(scope="session")

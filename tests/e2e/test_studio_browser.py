@@ -3,49 +3,24 @@
 Runs its own server on a copy of the UI test pack, so no config folder of the repo changes."""
 from __future__ import annotations
 
-import os
 import shutil
-import threading
 
 import pytest
 
 from tests.conftest import ROOT
 
-from .conftest import ADMIN
+from .conftest import ADMIN, serving
 
 PACK = ROOT / "tests" / "ui" / "config"
 
 
 @pytest.fixture(scope="module")
 def studio_live(tmp_path_factory, chromium_path):
-    from werkzeug.serving import make_server
     tmp = tmp_path_factory.mktemp("studio")
     folder = tmp / "config"
     shutil.copytree(PACK, folder)
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "CRM_CONFIG_DIR", "ATTACHMENTS_DIR", "SECRET_KEY")}
-    os.environ.update(DATABASE_URL=f"sqlite:///{tmp}/studio.db", CRM_CONFIG_DIR=str(folder),
-                      ATTACHMENTS_DIR=str(tmp / "files"), SECRET_KEY="studio-e2e-secret")
-    try:
-        from app import create_app
-        app = create_app({"TESTING": False})
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    rt = app.extensions["crm"]
-    rt.ensure_schema()
-    from platform_.auth import create_user
-    create_user(rt.engine, ADMIN[0], ADMIN[1], roles=("admin",), full_name="Ada Admin", language="en")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", folder
-    finally:
-        server.shutdown()
-        rt.engine.dispose()
+    with serving(tmp, folder, "studio") as (base, _app):
+        yield base, folder
 
 
 @pytest.fixture
