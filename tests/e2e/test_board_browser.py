@@ -56,7 +56,9 @@ def test_drag_a_card_one_stage_and_a_refused_drag_snaps_back(page, deals):
     # the page itself never scrolls sideways: the board scrolls in its own box
     assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth")
 
-    drag(page, fresh["id"], "intent")
+    with page.expect_response(lambda r: r.request.method == "GET" and "/board" in r.url):
+        drag(page, fresh["id"], "intent")          # a move, then the board's refresh replaces it
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.wait_for_selector("#board-message:has-text('Moved to Intent.')")
     page.wait_for_selector(f"[data-column='intent'] .board-card[data-id='{fresh['id']}']")
     assert rt.store.get("opportunity", fresh["id"], admin)["stage"] == "intent"
