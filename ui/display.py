@@ -83,7 +83,7 @@ def to_input(f: Field, v):
     if t == "boolean":
         return "true" if v else "false"
     if t == "datetime":
-        return v.strftime("%Y-%m-%dT%H:%M") if isinstance(v, dt.datetime) else str(v)
+        return v.strftime("%Y-%m-%d %H:%M") if isinstance(v, dt.datetime) else str(v)
     if t == "date":
         return v.isoformat() if isinstance(v, dt.date) else str(v)
     if t in ("money", "decimal", "percent"):

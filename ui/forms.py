@@ -443,7 +443,10 @@ def _save(entity: Entity, rec: dict | None):
     url = url_for("ui.record", entity=entity.id, rid=saved["id"])
     if dialog and is_htmx():
         resp = current_app.make_response(("", 204))
-        resp.headers["HX-Trigger"] = json.dumps({"recordSaved": {"entity": entity.id, "id": saved["id"]}})
+        title = store().title(entity, saved) or f"#{saved['id']}"
+        told = (_("%(what)s “%(title)s” created.", what=entity.label_text(lang()), title=title) if creating
+                else _("%(what)s “%(title)s” saved.", what=entity.label_text(lang()), title=title))
+        resp.headers["HX-Trigger"] = json.dumps({"recordSaved": {"entity": entity.id, "id": saved["id"], "message": told}})
         return resp
     flash(_("Saved.") if not creating else _("Created."), "success")
     return hx_redirect(url)

@@ -75,3 +75,37 @@ def test_drag_a_card_one_stage_and_a_refused_drag_snaps_back(page, deals):
     page.wait_for_load_state("networkidle")
     assert page.locator("#home-tasks").is_visible() and page.locator(".figures").is_visible()
     shot(page, "home")
+
+
+def test_a_card_moves_with_the_keyboard_and_a_refused_key_move_snaps_back(page, deals):
+    """→ on a focused card runs the same transition as a drop on the next column; focus stays on it."""
+    rt, admin, fresh, empty = deals
+    cust = rt.store.create("customer", {"name": "键盘客户 Keyboard E2E", "email": "keys@example.cn"}, admin)
+    key_deal = rt.store.create("opportunity", {"name": "Keyboard 键盘商机", "customer": cust["id"],
+                                               "expected_close": (dt.date.today() + dt.timedelta(days=30)).isoformat()},
+                               admin)
+    page.goto(page.base + "/e/opportunity/board?lang=en")
+    page.wait_for_load_state("networkidle")
+    assert "press ← or →" in page.locator("#board-keys").inner_text()
+    c = card(page, key_deal["id"])
+    assert c.get_attribute("aria-describedby") == "board-keys"
+    c.focus()
+    with page.expect_response(lambda r: r.request.method == "GET" and "/board" in r.url):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#board-message:has-text('Moved to Intent.')")
+    page.wait_for_selector(f"[data-column='intent'] .board-card[data-id='{key_deal['id']}']")
+    assert rt.store.get("opportunity", key_deal["id"], admin)["stage"] == "intent"
+    page.wait_for_function(f"document.activeElement && document.activeElement.getAttribute('data-id') == '{key_deal['id']}'")
+
+    with page.expect_response(lambda r: r.request.method == "GET" and "/board" in r.url):
+        page.keyboard.press("ArrowLeft")         # ← runs the workflow's step back
+    page.wait_for_selector(f"[data-column='potential'] .board-card[data-id='{key_deal['id']}']")
+    assert rt.store.get("opportunity", key_deal["id"], admin)["stage"] == "potential"
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+    refused = card(page, empty["id"])            # no product lines: the move to negotiation is refused
+    refused.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#board-message:has-text('Add product lines first')")
+    assert card(page, empty["id"]).locator("xpath=ancestor::ol").get_attribute("data-column") == "proposal"
+    assert rt.store.get("opportunity", empty["id"], admin)["stage"] == "proposal"

@@ -72,6 +72,9 @@ def test_c3_contract_approval_in_the_browser(browser, crm):
     boss = login(browser, base, "e2e_boss")
     boss.goto(base + "/inbox")
     row = boss.locator("tr", has_text="年度供货合同 E2E")
+    # what the approver decides on is in the row: the customer, the amount, who asked
+    assert "宁波海天 E2E" in row.inner_text() and "250,000.00" in row.inner_text()
+    assert "e2e_sales" in row.inner_text()
     row.locator("button:has-text('Approve')").click()
     boss.wait_for_selector("text=Approved.")
     assert boss.locator("tr", has_text="年度供货合同 E2E").count() == 0

@@ -14,7 +14,7 @@ def test_new_form_has_a_widget_per_field_type(admin):
     assert 'type="checkbox" name="tags" value="a"' in page
     assert 'type="number" name="revenue"' in page and 'step="0.01"' in page
     assert 'type="number" name="staff"' in page and 'step="1"' in page
-    assert 'type="date" name="since"' in page
+    assert 'type="text" name="since"' in page and 'placeholder="YYYY-MM-DD"' in page  # never the locale's mm/dd/yyyy
     assert 'role="switch" name="active" value="true" checked' in page
     assert '<textarea name="notes"' in page and 'type="file" name="logo"' in page
     assert 'for="name"' in page and 'id="name"' in page  # labels bound to inputs
@@ -24,7 +24,7 @@ def test_new_form_has_a_widget_per_field_type(admin):
     assert 'id="rows-lines"' in deal and "/e/deal/row/lines" in deal
     assert 'aria-labelledby="lbl-stage">Open</output>' in deal  # the state a new record starts in
     touch = admin.get("/e/touch/new").get_data(as_text=True)
-    assert 'type="datetime-local" name="at"' in touch
+    assert 'name="at"' in touch and 'data-date="datetime"' in touch and 'placeholder="YYYY-MM-DD HH:MM"' in touch
 
 
 def test_generated_form_for_an_entity_without_a_form_file(admin):

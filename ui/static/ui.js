@@ -113,6 +113,36 @@
     if (t.matches && t.matches("[data-link-text]") && t.value === "") t.dispatchEvent(new Event("lookupFocus"));
   });
 
+  // A date field is a text input that always reads YYYY-MM-DD (the browser's own date input follows
+  // its locale, e.g. mm/dd/yyyy); the calendar button borrows a native picker and writes back.
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest("[data-date-pick]");
+    if (!btn) return;
+    e.preventDefault();
+    var box = btn.closest(".date-input");
+    var text = box.querySelector("[data-date]");
+    var withTime = text.getAttribute("data-date") === "datetime";
+    var native = box.querySelector(".date-native");
+    if (!native) {
+      native = document.createElement("input");
+      native.type = withTime ? "datetime-local" : "date";
+      native.className = "date-native";
+      native.tabIndex = -1;
+      native.setAttribute("aria-hidden", "true");
+      native.addEventListener("change", function () {
+        if (!native.value) return;
+        text.value = native.value.replace("T", " ");
+        text.dispatchEvent(new Event("input", { bubbles: true }));
+        text.dispatchEvent(new Event("change", { bubbles: true }));
+        text.focus();
+      });
+      box.appendChild(native);
+    }
+    var v = text.value.trim().replace(" ", "T");
+    native.value = /^\d{4}-\d{2}-\d{2}/.test(v) ? v : "";
+    try { native.showPicker(); } catch (err) { native.focus(); native.click(); }
+  });
+
   // Colours from the config (badges, stages) arrive as data-color: the CSP forbids style attributes.
   function paint(root) {
     if (!root || !root.querySelectorAll) return;
@@ -177,7 +207,18 @@
     }
   });
 
-  document.addEventListener("recordSaved", closeDialog);
+  // a record saved from a dialog: close it and say so where the page's other messages appear
+  document.addEventListener("recordSaved", function (e) {
+    closeDialog();
+    var text = e.detail && e.detail.message, box = document.getElementById("flashes");
+    if (!text || !box) return;
+    var p = document.createElement("p");
+    p.className = "flash flash-success";
+    p.setAttribute("role", "status");
+    p.textContent = text;
+    box.innerHTML = "";
+    box.appendChild(p);
+  });
 
   // values a picked record brings along (a link's `fetch`): filled where the field is empty or still
   // holds what an earlier fetch put there, so nothing the user typed is overwritten
