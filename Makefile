@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run dev test test-fast bench clean system-deps
+.PHONY: install run dev test test-fast bench clean system-deps mutate
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ test: install system-deps
 
 test-fast: install
 	$(BIN)/python -m pytest -q -x -m "not e2e"
+
+# Mutation testing (docs/testing.md), not part of `make test`: one module, or every module listed in
+# scripts/mutate.py. Reports: build/mutation/<module>.md. MUTATE_CHILDREN: parallel mutants (1 = share the machine).
+mutate: install
+	$(BIN)/pip install -q 'mutmut==3.8.1'
+	$(BIN)/python scripts/mutate.py --max-children $${MUTATE_CHILDREN:-1} $(MODULE)
 
 bench: install
 	$(BIN)/python -m bench --records $${BENCH_RECORDS:-100000}

@@ -38,6 +38,7 @@ from types import MappingProxyType
 import sqlalchemy as sa
 
 from .errors import Forbidden, Problem
+from .model import label_of
 from .policy import AdminDeletesOnly
 from .systables import teams, users
 
@@ -45,6 +46,17 @@ SCOPES = ("own", "team", "region", "all")
 ACTIONS = ("read", "create", "update", "delete", "export", "import", "assign", "admin")
 DEFAULT_ACTIONS = frozenset({"read", "create", "update", "export", "import", "assign"})
 ANY_ENTITY = "*"
+# Roles every app knows whatever its pack says: their labels when pack.yaml `roles` gives none.
+BUILTIN_ROLES = {"admin": {"en": "Administrator", "zh": "管理员"}, "staff": {"en": "Staff", "zh": "员工"}}
+
+
+def role_label(config, role: str, lang: str = "en") -> str:
+    """A role as people read it: its label in pack.yaml `roles` (where roles are configured), else
+    the built-in label (admin, staff), else its id. The one source of role labels: the policy's
+    refusals, workflow guards, the org admin, the audit and access pages all call it."""
+    pack = getattr(config, "pack", None)
+    labels = dict(pack.roles) if pack is not None else {}
+    return label_of(labels.get(role) or BUILTIN_ROLES.get(role), lang, role)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,35 @@ def build_access(doc) -> AccessSpec:
         permissions=MappingProxyType({r: MappingProxyType({e: frozenset(a or ()) for e, a in (m or {}).items()})
                                       for r, m in (raw.get("permissions") or {}).items()}),
         audit_readers=tuple(raw.get("audit_readers") or ()), file=doc.file)
+
+
+def merge_access(specs: list) -> tuple[AccessSpec | None, list[Problem]]:
+    """One AccessSpec from the folder's access.yaml and those of packs installed beside it
+    (access/<pack>.yaml), given as [(spec, doc)]. Each role's rules are the union of every file's;
+    the same role and entity set differently in two files is a problem (no pack silently overrides
+    another's rule)."""
+    if not specs:
+        return None, []
+    if len(specs) == 1:
+        return specs[0][0], []
+    problems: list[Problem] = []
+    merged: dict = {}
+    for section in ("scopes", "hidden", "readonly", "permissions"):
+        out: dict = {}
+        where: dict = {}
+        for spec, doc in specs:
+            for role, per_entity in getattr(spec, section).items():
+                mine = out.setdefault(role, {})
+                for eid, value in per_entity.items():
+                    if eid in mine and mine[eid] != value:
+                        problems.append(doc.problem((section, role, eid), f"{section} of {role!r} on {eid!r} is "
+                                                    f"also set, differently, by {where[(role, eid)]}"))
+                        continue
+                    mine[eid] = value
+                    where.setdefault((role, eid), doc.file)
+        merged[section] = MappingProxyType({r: MappingProxyType(m) for r, m in out.items()})
+    readers = tuple(dict.fromkeys(r for spec, _doc in specs for r in spec.audit_readers))
+    return AccessSpec(audit_readers=readers, file=specs[0][0].file, **merged), problems
 
 
 def check_access(spec: AccessSpec, doc, entities: dict, roles: set) -> list[Problem]:
@@ -117,8 +158,6 @@ class AccessPolicy(AdminDeletesOnly):
         self.config = config
         self.spec: AccessSpec = getattr(config, "access", None) or AccessSpec()
         self.tables = tables               # entity id -> Table
-        pack = getattr(config, "pack", None)
-        self.role_labels = dict(pack.roles) if pack is not None else {}
 
     # ---- actions ------------------------------------------------------------------------------
     def _role_actions(self, role: str, entity_id: str) -> frozenset:
@@ -141,12 +180,8 @@ class AccessPolicy(AdminDeletesOnly):
         return frozenset(out)
 
     def role_text(self, roles, lang: str = "en") -> str:
-        def label(r):
-            lab = self.role_labels.get(r)
-            if isinstance(lab, dict):
-                return lab.get(lang) or lab.get("en") or r
-            return lab or r
-        return ", ".join(label(r) for r in roles) or "-"
+        """Roles as people read them, for refusals: "Sales rep, Manager" ("-" for none)."""
+        return ", ".join(role_label(self.config, r, lang) for r in roles) or "-"
 
     def check(self, entity, action, actor, record=None):
         if actor is None or (actor.id is None and not actor.is_admin):

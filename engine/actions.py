@@ -75,7 +75,8 @@ class ActionRunner:
                 target = self.store.config.entities[a["create"]]
                 data = self.fields_for(current, a.get("values") or {}, label + ".values")
                 data = {k: v for k, v in data.items() if v is not None}
-                created = self.store._create(self.conn, target, data, self.actor, mode="internal", trusted=True)
+                created = self.store.create_in_transaction(self.conn, target, data, self.actor, mode="internal",
+                                                          trusted=True)
                 if a.get("save_as"):
                     self.saved[a["save_as"]] = created["id"]
                 if a.get("link_back"):

@@ -111,7 +111,7 @@ def _task(conn, task_id, actor, lock=True):
 def _context(wfs, conn, row):
     entity = wfs.store.entity(row["entity"])
     wf = wfs.config.workflows[row["workflow"]]
-    record = wfs.store._read(conn, entity, row["record_id"], for_update=True)
+    record = wfs.store.fetch(conn, entity, row["record_id"], for_update=True)
     wf = wfs.definition_for(conn, wf, record.get(wf.field))
     return entity, wf, wf.transitions[row["transition"]], record
 
@@ -207,7 +207,7 @@ def withdraw(wfs, request_id, actor, comment=None) -> dict:
         _close(conn, req["id"], "withdrawn")
         entity = wfs.store.entity(req["entity"])
         wf = wfs.config.workflows[req["workflow"]]
-        record = wfs.store._read(conn, entity, req["record_id"])
+        record = wfs.store.fetch(conn, entity, req["record_id"])
         wfs.log(conn, entity, wf, record, wf.transitions.get(req["transition"]), actor, "approval_withdrawn", comment)
         return {"status": "withdrawn", "request": req["id"]}
 
@@ -297,7 +297,7 @@ def escalate_overdue(wfs, now: dt.datetime | None = None) -> int:
             entity = wfs.config.entities.get(req["entity"])
             if wf is None or entity is None:
                 continue
-            record = wfs.store._read(conn, entity, req["record_id"], include_deleted=True)
+            record = wfs.store.fetch(conn, entity, req["record_id"], include_deleted=True)
             wf = wfs.definition_for(conn, wf, record.get(wf.field))
             t = wf.transitions.get(req["transition"])
             if t is None or t.approval is None or req["step"] >= len(t.approval.steps):

@@ -129,7 +129,7 @@ class Importer:
     def _batch(self, batch, res: Result) -> None:
         counts = self._run_batch(batch, res)
         if self.dry_run and res.import_id is not None:
-            with _tx(self.store.engine, False) as conn:
+            with transaction(self.store.engine, False) as conn:
                 importlog.progress(conn, res.import_id, *counts)
         res.rows_done, res.created, res.updated, res.skipped, res.errors = counts
 
@@ -140,7 +140,7 @@ class Importer:
         otherwise, they are written one by one, each in a savepoint, so nothing half-done remains."""
         c = {"created": res.created, "updated": res.updated, "skipped": res.skipped}
         found: list = []
-        with _tx(self.store.engine, self.dry_run) as conn:
+        with transaction(self.store.engine, self.dry_run) as conn:
             self._pending = {}
             for line, cells in batch:
                 try:
@@ -459,7 +459,7 @@ def _problems(line: int, e: Exception) -> list[dict]:
 
 
 @contextmanager
-def _tx(engine, rollback: bool):
+def transaction(engine, rollback: bool):
     """One batch: committed whole, or (a dry run) rolled back whole."""
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
@@ -538,7 +538,7 @@ def run_import(store, entity_id: str, actor: Actor, data: bytes, filename: str, 
             cols = {int(i): f for i, f in prior["mapping"].items()}
         importlog.set_status(engine, prior["id"], "running", total=sheet.total)
     else:
-        with _tx(engine, False) as conn:
+        with transaction(engine, False) as conn:
             res.import_id = importlog.start(conn, entity_id, actor.id, filename, sha, key, cols, dry_run,
                                             path=path, total=sheet.total)
     imp = Importer(store, entity_id, actor, cols, key=key, dry_run=dry_run, batch_size=batch_size)

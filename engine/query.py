@@ -131,8 +131,8 @@ def where_clauses(entity: Entity, table: sa.Table, req: ListRequest, actor_id=No
             continue
         v = _value(entity, name, raw, actor_id)
         if f.value_type == "multiselect":
-            out.append(sa.cast(col, sa.Text).contains(f'"{v}"', autoescape=True) if op == "eq"
-                       else ~sa.cast(col, sa.Text).contains(f'"{v}"', autoescape=True))
+            has = sa.cast(col, sa.Text).contains(f'"{v}"', autoescape=True)
+            out.append(has if op == "eq" else sa.or_(col.is_(None), ~has))   # `ne`: records without any too
             continue
         if v is None:
             out.append(col.is_(None) if op == "eq" else col.is_not(None))

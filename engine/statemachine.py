@@ -17,10 +17,11 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 
 from . import clock, events, rules, values
+from .access import role_label
 from .actions import ActionRunner
 from .db import reading, writing
 from .errors import BadRequest, Conflict, Forbidden, NotFound, RuleError, ValidationFailed
-from .loader import _workflow
+from .loader import build_workflow
 from .model import Entity, Transition, Workflow, label_of
 from .wftables import definitions, history, requests
 from .yamlio import Document
@@ -65,7 +66,7 @@ class Workflows:
             found = None
             for r in rows:
                 if state in r["definition"].get("states", {}):
-                    found = _workflow(Document(wf.file, r["definition"], {}))
+                    found = build_workflow(Document(wf.file, r["definition"], {}))
                     break
             self._old[key] = found
         return self._old[key] or wf
@@ -129,9 +130,12 @@ class Workflows:
     # ---- checks ----------------------------------------------------------------------------
     @staticmethod
     def applies(wf: Workflow, t: Transition, state) -> bool:
-        """`from: "*"` means any state but a final one; a final state is left by nothing."""
+        """`from: "*"` means any state but a final one; a final state is left only by a transition
+        that names it in `from` (e.g. "closed, may be reopened")."""
         st = wf.states.get(state)
-        return t.applies_from(state) and not (st is not None and st.final)
+        if st is not None and st.final:
+            return state in t.sources
+        return t.applies_from(state)
 
     def check(self, conn, entity, wf: Workflow, t: Transition, record: dict, actor, lang="en") -> Check:
         state = record.get(wf.field)
@@ -145,8 +149,9 @@ class Workflows:
             return Check(False, f"等待审批：{what}" if lang.startswith("zh") else f"waiting for approval of “{what}”",
                          "approval")
         if t.roles and not actor.has_role(*t.roles):
+            labels = [role_label(self.config, r, lang) for r in t.roles]
             return Check(False, ("需要角色：" if lang.startswith("zh") else "requires role: ")
-                         + ("、" if lang.startswith("zh") else ", ").join(self.role_label(r, lang) for r in t.roles), "role")
+                         + ("、" if lang.startswith("zh") else ", ").join(labels), "role")
         missing = tuple(f for f in t.require if values.empty(record.get(f)))
         if missing:
             labels = [entity.fields[f].label_text(lang) for f in missing]
@@ -170,16 +175,11 @@ class Workflows:
                 return Check(False, err or reason, "guard")
         return Check(True)
 
-    def role_label(self, role: str, lang: str = "en") -> str:
-        """A role as people read it: its label in pack.yaml, else its id."""
-        roles = dict(self.config.pack.roles) if self.config.pack else {}
-        return label_of(roles.get(role), lang, role)
-
     def available(self, entity_id: str, rid, actor) -> list[dict]:
         entity, wf = self._need_workflow(entity_id)
         with reading(self.store.engine) as conn:
-            record = self.store._read(conn, entity, rid)
-            self.store._check_scope(conn, entity, actor, record["id"])
+            record = self.store.fetch(conn, entity, rid)
+            self.store.check_scope(conn, entity, actor, record["id"])
             wf = self.definition_for(conn, wf, record.get(wf.field))
             out = []
             for t in wf.transitions.values():
@@ -200,10 +200,10 @@ class Workflows:
         comment = (comment or "").strip() or None
         from .store import db_errors
         with db_errors(self.store, entity), writing(self.store.engine) as conn:
-            record = self.store._read(conn, entity, rid, for_update=True)
-            self.store._check_scope(conn, entity, actor, record["id"], "update")
+            record = self.store.fetch(conn, entity, rid, for_update=True)
+            self.store.check_scope(conn, entity, actor, record["id"], "update")
             if version is not None and int(version) != record["version"]:
-                raise self.store._conflict(conn, entity, record)
+                raise self.store.conflict(conn, entity, record)
             return self.transition_in(conn, entity, record, name, actor, comment)
 
     def transition_in(self, conn, entity, record: dict, name: str, actor, comment: str | None = None) -> dict:
@@ -249,8 +249,8 @@ class Workflows:
             changes.update(self._suggested(runner, wf, record, changes, old_state, new_state, src, to))
             changes.update(runner.run({**record, **changes}, new_state.on_enter, f"{wf.id}.states.{to}.on_enter"))
         try:
-            after = self.store._update(conn, entity, record["id"], changes, actor, mode="internal", trusted=True,
-                                       version=record["version"], current=record)
+            after = self.store.update_in_transaction(conn, entity, record["id"], changes, actor, mode="internal",
+                                                      trusted=True, version=record["version"], current=record)
         except ValidationFailed as e:
             raise ValidationFailed(e.fields, f"The record would be invalid after {t.id if t else to}: "
                                              + "; ".join(f"{k}: {v}" for k, v in e.fields.items())) from None

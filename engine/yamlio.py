@@ -14,25 +14,25 @@ import yaml
 from .errors import Problem
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     pass
 
 
 # Replace YAML 1.1 booleans (yes/no/on/off/...) with exactly true/false.
-_StrictLoader.yaml_implicit_resolvers = {
+StrictLoader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
 
 # The same rules over libyaml's C parser when PyYAML has it (parsing a large config 5-10× faster).
 if getattr(yaml, "__with_libyaml__", False):
     class _StrictCLoader(yaml.CSafeLoader):
         pass
-    _StrictCLoader.yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
+    _StrictCLoader.yaml_implicit_resolvers = StrictLoader.yaml_implicit_resolvers
     _Parser = _StrictCLoader
 else:                                     # pragma: no cover — PyYAML built without libyaml
-    _Parser = _StrictLoader
+    _Parser = StrictLoader
 
 
 Path = tuple  # a document path: ("fields", "phone", "type")
@@ -74,7 +74,7 @@ def load(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     if node is None:
         return None, [Problem(file, 1, 1, "", "the file is empty")]
     positions: dict = {}
-    constructor = _StrictLoader("")
+    constructor = StrictLoader("")
 
     def build(n, path):
         positions[path] = (n.start_mark.line + 1, n.start_mark.column + 1)

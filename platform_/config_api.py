@@ -11,7 +11,7 @@ from engine.errors import BadRequest, Forbidden, NotFound
 from engine.values import MAX_ID
 
 from . import configstore
-from .api import _body, bp, error, runtime
+from .api import json_body, bp, error, runtime
 
 
 def _admin():
@@ -42,7 +42,7 @@ def _change(body):
 @bp.post("/admin/config/plan")
 def config_plan():
     _admin()
-    files, _message, _allow, _base = _change(_body())
+    files, _message, _allow, _base = _change(json_body())
     rt = runtime()
     out = configstore.plan(rt, files)
     out["version"] = configstore.sync_history(rt.engine, rt.config_dir)
@@ -52,7 +52,7 @@ def config_plan():
 @bp.post("/admin/config/apply")
 def config_apply():
     _admin()
-    files, message, allow, base = _change(_body())
+    files, message, allow, base = _change(json_body())
     number = configstore.apply(runtime(), files, message, g.actor, allow, base)
     return jsonify({"version": number})
 
@@ -82,7 +82,7 @@ def config_version(number):
 @bp.post("/admin/config/versions/<int:number>/restore")
 def config_restore(number):
     _admin()
-    body = _body()
+    body = json_body()
     _version(number)
     rt = runtime()
     _files, message, allow, base = _change({**body, "files": {}})

@@ -85,10 +85,10 @@ def queue(app, store, entity_id: str, actor, path: str, filename: str, key, dry_
     """Record a queued import and start it in the background; its id (the page polls its progress)."""
     import hashlib
 
-    from engine.importer import _tx, prepare
+    from engine.importer import transaction, prepare
     data = Path(path).read_bytes()
     sheet, cols, _unknown = prepare(store, entity_id, actor, data, filename, chosen, max_mb(app))
-    with _tx(store.engine, False) as conn:
+    with transaction(store.engine, False) as conn:
         iid = importlog.start(conn, entity_id, actor.id, filename, hashlib.sha256(data).hexdigest(), key, cols,
                               dry_run, path=path, status="queued")
     args = (iid, entity_id, actor.id, filename, key, dry_run, chosen)
@@ -125,8 +125,8 @@ def _run(app, iid, entity_id, user_id, filename, key, dry_run, chosen):
 
 def import_job(iid, entity_id, user_id, filename, key, dry_run, chosen):
     """The rq job (runs in `flask crm worker`)."""
-    from .jobs import _app
-    _run(_app(), iid, entity_id, user_id, filename, key, dry_run, chosen)
+    from .jobs import job_app
+    _run(job_app(), iid, entity_id, user_id, filename, key, dry_run, chosen)
 
 
 # ---- the command -----------------------------------------------------------------------------------

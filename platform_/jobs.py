@@ -133,7 +133,7 @@ def bind_worker_app(app) -> None:
     _worker_app = app
 
 
-def _app():
+def job_app():
     global _worker_app
     if _worker_app is None:
         from app import create_app
@@ -142,7 +142,7 @@ def _app():
 
 
 def dispatch_job() -> dict:
-    app = _app()
+    app = job_app()
     with app.app_context():
         rt = app.extensions["crm"]
         rt.follow()
@@ -151,7 +151,7 @@ def dispatch_job() -> dict:
 
 
 def sweep_job() -> dict:
-    app = _app()
+    app = job_app()
     with app.app_context():
         rt = app.extensions["crm"]
         rt.follow()

@@ -22,6 +22,7 @@ import re
 import sqlalchemy as sa
 
 from engine import audit
+from engine.access import BUILTIN_ROLES, role_label  # noqa: F401  (role_label: re-exported for ui/org.py)
 from engine.db import reading, writing
 from engine.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from engine.model import label_of
@@ -35,7 +36,6 @@ from .signin import login_attempts
 ID_RX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 EMAIL_RX = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 PROFILE = ("full_name", "email", "language", "manager", "team", "region")
-BUILTIN_ROLES = {"admin": {"en": "Administrator", "zh": "管理员"}, "staff": {"en": "Staff", "zh": "员工"}}
 KINDS = {"team": (teams_t, "sys_team"), "region": (regions_t, "sys_region")}
 
 
@@ -286,10 +286,6 @@ def available_roles(config) -> list[tuple[str, dict]]:
     elif "admin" not in dict(roles):
         roles.insert(0, ("admin", BUILTIN_ROLES["admin"]))
     return roles
-
-
-def role_label(config, role: str, lang: str) -> str:
-    return label_of(dict(available_roles(config)).get(role) or BUILTIN_ROLES.get(role), lang, role)
 
 
 def _last_sign_ins(conn, names) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from . import org
-from .api import _body, _page_args, bp, runtime
+from .api import json_body, page_args, bp, runtime
 
 
 def _admin():
@@ -25,8 +25,8 @@ def admin_users():
     _admin()
     rt = runtime()
     if request.method == "POST":
-        return _created(org.user_json(org.create_user(rt.engine, rt.config, g.actor, _body())))
-    page, per_page = _page_args()
+        return _created(org.user_json(org.create_user(rt.engine, rt.config, g.actor, json_body())))
+    page, per_page = page_args()
     out = org.list_users(rt.engine, request.args.get("q"), page, per_page)
     out["items"] = [org.user_json(u) for u in out["items"]]
     return jsonify(out)
@@ -37,7 +37,7 @@ def admin_user(username):
     _admin()
     rt = runtime()
     if request.method == "PATCH":
-        return jsonify(org.user_json(org.update_user(rt.engine, rt.config, g.actor, username, _body())))
+        return jsonify(org.user_json(org.update_user(rt.engine, rt.config, g.actor, username, json_body())))
     return jsonify(org.user_json(org.get_user(rt.engine, username, g.actor.language)))
 
 
@@ -72,7 +72,7 @@ def _collection(kind):
     _admin()
     rt = runtime()
     if request.method == "POST":
-        return _created(_one(kind, org.create(rt.engine, g.actor, kind, _body())["id"]))
+        return _created(_one(kind, org.create(rt.engine, g.actor, kind, json_body())["id"]))
     rows = org.team_tree(rt.engine) if kind == "team" else org.listing(rt.engine, kind)
     items = [_json(r) for r in rows]
     return jsonify({"items": items, "total": len(items)})
@@ -84,7 +84,7 @@ def _item(kind, ident):
     if request.method == "DELETE":
         org.delete(rt.engine, g.actor, kind, ident)
         return "", 204
-    org.update(rt.engine, g.actor, kind, ident, _body())
+    org.update(rt.engine, g.actor, kind, ident, json_body())
     return jsonify(_one(kind, ident))
 
 

@@ -7,11 +7,10 @@ from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.access import ACTIONS
+from engine.access import ACTIONS, role_label
 from engine.errors import Forbidden, NotFound
 from platform_.access_explain import explain
 from platform_.auth import list_users
-from platform_.org import role_label
 
 from .web import bp, config, lang, render, runtime
 

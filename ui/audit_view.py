@@ -4,7 +4,7 @@ dates, 50 entries a page, exported as CSV, and its hash chain verified on demand
 Administrators and the roles access.yaml names in `audit_readers` may open it (the check is
 platform_.auditlog.require_reader, shared with GET /api/v1/audit); everyone else gets 403.
 Entries are shown in the reader's words: full names, action and entity labels, field labels and
-option labels (ui/records.py `_shown`, as the record timeline does), without fields the reader
+option labels (ui/records.py `shown_value`, as the record timeline does), without fields the reader
 may not see.
 """
 from __future__ import annotations
@@ -13,19 +13,18 @@ import datetime as dt
 import math
 import re
 
-import sqlalchemy as sa
 from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine import audit
-from engine.db import reading
 from engine.errors import BadRequest
 from platform_ import auditlog
 from platform_.csvsafe import csv_response
+from platform_.lookups import rows_by_id
 
 from .automation import local_time, local_zone, page_links
-from .records import _shown
+from .records import shown_value
 from .refs import user_names
 from .web import actor, bp, config, is_htmx, lang, render, runtime, store
 
@@ -121,7 +120,7 @@ def change_lines(entry: dict, hidden: frozenset, names: dict) -> list[str]:
         before, after = (list(pair) + [None, None])[:2] if isinstance(pair, (list, tuple)) else (None, pair)
         f = e.fields.get(key) if e is not None else None
         if f is not None and f.type != "table":
-            out.append(f"{f.label_text(lng)}: {_shown(f, before, names, lng)} → {_shown(f, after, names, lng)}")
+            out.append(f"{f.label_text(lng)}: {shown_value(f, before, names, lng)} → {shown_value(f, after, names, lng)}")
         elif key == "roles" and f is None:                    # a user's roles: their labels, not ids
             out.append(f"{keys['roles']}: {_roles(before, lng)} → {_roles(after, lng)}")
         else:
@@ -133,7 +132,7 @@ def change_lines(entry: dict, hidden: frozenset, names: dict) -> list[str]:
 def _roles(value, lng: str) -> str:
     if not value:
         return "∅"
-    from platform_.org import role_label
+    from engine.access import role_label
     ids = value if isinstance(value, (list, tuple)) else [value]
     return ("、" if lng == "zh" else ", ").join(role_label(config(), r, lng) for r in ids)
 
@@ -168,10 +167,7 @@ def record_refs(items) -> dict:
     out = {}
     for eid, ids in wanted.items():
         e = cfg.entities[eid]
-        t = store().table(e)
-        with reading(runtime().engine) as conn:
-            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings().all()
-        for r in rows:
+        for r in rows_by_id(store(), e, ids):
             alive = "deleted_at" not in r or r["deleted_at"] is None
             out[(eid, r["id"])] = {"title": store().title(e, r), "deleted": not alive,
                                    "href": url_for("ui.record", entity=eid, rid=r["id"]) if alive and not e.child

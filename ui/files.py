@@ -7,12 +7,11 @@ who uploaded it in this session (a form shown again before saving links its new 
 """
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import session
 
 from engine.actor import Actor
-from engine.db import reading
 from engine.errors import EngineError
+from platform_ import filerefs
 
 from .web import config, store
 
@@ -39,17 +38,8 @@ def may_download(sha: str, actor: Actor) -> bool:
         fields = [f for f in entity.fields.values() if f.value_type == "attachment" and f.stored]
         if not fields:
             continue
-        t = st.table(entity)
         for f in fields:
-            col = t.c[f.id]
-            matches = sa.cast(col, sa.Text).like(f"%{sha}%")       # sha is hex: nothing to escape
-            if entity.child:
-                q = sa.select(t.c.parent_id).where(matches).distinct().limit(CANDIDATES)
-            else:
-                q = sa.select(t.c.id).where(matches, t.c.deleted_at.is_(None)).limit(CANDIDATES)
-            with reading(st.engine) as conn:
-                ids = conn.execute(q).scalars().all()
-            for rid in ids:
+            for rid in filerefs.holders(st, entity, f.id, sha, CANDIDATES):
                 if _readable_with(entity, f, rid, sha, actor):
                     return True
     return False

@@ -8,18 +8,16 @@ import datetime as dt
 from decimal import Decimal
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import url_for
 from flask_login import current_user, login_required
 
 from engine import clock
 from engine.aggregate import totals
-from engine.audit import audit_log
 from engine.daily import HomeSpec, filter_value, resolve_mine
-from engine.db import reading
 from engine.errors import EngineError, RuleError
 from engine.model import label_of
 from engine.query import ListRequest
+from platform_ import recent
 
 from . import inbox, todos
 from .display import number
@@ -98,13 +96,7 @@ def recent_records(limit: int = RECENT) -> list[dict]:
     """Records the user created, changed or moved lately (from the audit trail), newest first;
     only those still there and in the user's scope."""
     cfg, a, lng = config(), actor(), lang()
-    last = sa.func.max(audit_log.c.at).label("last")
-    with reading(runtime().engine) as conn:
-        rows = conn.execute(
-            sa.select(audit_log.c.entity, audit_log.c.record_id, last)
-            .where(audit_log.c.user_id == current_user.actor.id, audit_log.c.entity.is_not(None),
-                   audit_log.c.record_id.is_not(None), audit_log.c.action.in_(("create", "update", "transition")))
-            .group_by(audit_log.c.entity, audit_log.c.record_id).order_by(last.desc()).limit(limit * 2)).all()
+    rows = recent.touched_by(runtime().engine, current_user.actor.id, limit * 2)
     by_entity: dict = {}
     for ent, rid, _at in rows:
         e = cfg.entities.get(ent)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine import approvals
 from engine.automation import notifications
-from engine.db import reading, writing
 from engine.errors import EngineError
-from engine.systables import users
-from engine.wftables import tasks
 
 from engine.model import label_of
 from engine.query import ListRequest
+from platform_ import directory
+from platform_ import tasks as work_tasks
 
 from . import todos, web
 from .refs import Cells
@@ -143,10 +141,7 @@ def _notifications():
 
 
 def _colleagues():
-    with reading(web.runtime().engine) as conn:
-        return [dict(r) for r in conn.execute(
-            sa.select(users.c.id, users.c.username, users.c.full_name)
-            .where(users.c.active.is_(True), users.c.id != current_user.actor.id).order_by(users.c.username)).mappings()]
+    return directory.colleagues(web.runtime().engine, current_user.actor.id)
 
 
 def inbox_count() -> int:
@@ -227,11 +222,7 @@ def inbox_bulk():
 @bp.post("/inbox/tasks/<int:task_id>/done")
 @login_required
 def inbox_task_done(task_id):
-    with writing(web.runtime().engine) as conn:
-        res = conn.execute(tasks.update().where(tasks.c.id == task_id, tasks.c.assignee == current_user.actor.id,
-                                                tasks.c.status == "open")
-                           .values(status="done", done_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
-    if res.rowcount != 1:
+    if not work_tasks.mark_done(web.runtime().engine, task_id, current_user.actor.id):
         return _page(409, error=_("This task is not open for you."))
     return _page(message=_("Task done."))
 

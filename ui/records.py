@@ -107,8 +107,8 @@ def field_history(entity: Entity, rec: dict, lng: str, limit: int = 50) -> list[
         titles = _logged_titles(entity, changes)
         for fid, (before, after) in changes.items():
             f = entity.fields[fid]
-            parts.append(f"{f.label_text(lng)}: {_shown(f, before, names, lng, titles)} → "
-                         f"{_shown(f, after, names, lng, titles)}")
+            parts.append(f"{f.label_text(lng)}: {shown_value(f, before, names, lng, titles)} → "
+                         f"{shown_value(f, after, names, lng, titles)}")
         if parts:
             out.append({"at": entry["at"], "kind": _("Changed"), "title": "; ".join(parts[:4])
                         + (" …" if len(parts) > 4 else ""), "href": None,
@@ -127,7 +127,7 @@ def _logged_titles(entity: Entity, changes: dict) -> dict:
     return out
 
 
-def _shown(f, value, names: dict, lng: str, titles: dict | None = None) -> str:
+def shown_value(f, value, names: dict, lng: str, titles: dict | None = None) -> str:
     """A logged value as a reader sees it: option and state labels, user names, link titles,
     numbers and dates as lists show them, shortened text."""
     from .display import fmt

@@ -1,12 +1,11 @@
 """What a page needs to show references as words: link titles, user names, state labels."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import g
 
-from engine.db import reading
 from engine.model import Entity, Field, label_of
-from engine.systables import users
+from platform_ import directory
+from platform_.lookups import rows_by_id
 
 from .web import actor, config, runtime, store
 
@@ -24,9 +23,7 @@ def title_field(entity: Entity) -> str | None:
 def user_names() -> dict:
     cached = g.get("_user_names")
     if cached is None:
-        with reading(runtime().engine) as conn:
-            rows = conn.execute(sa.select(users.c.id, users.c.username, users.c.full_name, users.c.active)
-                                .order_by(users.c.full_name, users.c.username)).mappings().all()
+        rows = directory.everyone(runtime().engine)
         cached = {r["id"]: (r["full_name"] or r["username"]) for r in rows}
         g._active_users = [(r["id"], r["full_name"] or r["username"], r["username"]) for r in rows if r["active"]]
         g._user_names = cached
@@ -75,16 +72,7 @@ def link_labels(f: Field, ids, who=None) -> dict:
     ids = {int(i) for i in ids if i is not None and str(i).strip().isdigit()}
     if not ids:
         return {}
-    target = config().entities[f.to]
-    t = store().table(target)
-    q = sa.select(t).where(t.c.id.in_(ids))
-    if who is not None:
-        scope = store().policy.scope(target, who, t)
-        if scope is not None:
-            q = q.where(scope)
-    with reading(runtime().engine) as conn:
-        rows = [dict(r) for r in conn.execute(q).mappings()]
-    return display_text(f, rows)
+    return display_text(f, rows_by_id(store(), config().entities[f.to], ids, who))
 
 
 def state_labels(entity: Entity, lang: str) -> dict:

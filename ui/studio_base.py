@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.errors import Forbidden, NotFound
-from platform_ import configstore
+from platform_ import configstore, studio_drafts
 
-from . import studio_drafts, studio_yaml
+from . import studio_yaml
 from .web import actor, runtime
 
 

@@ -11,7 +11,7 @@ from engine.errors import BadRequest, NotFound
 from engine.values import MAX_ID
 from platform_ import configstore
 
-from . import studio_drafts
+from platform_ import studio_drafts
 from .studio_base import admin, drafts, engine, files, plan, save, uid
 from .studio_yaml import problem_rows
 from .web import bp, render, runtime

@@ -84,7 +84,7 @@ def dump(data) -> str:
 def _docs(files: dict):
     for path, text in files.items():
         try:
-            data = yaml.load(text, Loader=yamlio._StrictLoader)  # noqa: S506 - the engine's safe loader
+            data = yaml.load(text, Loader=yamlio.StrictLoader)  # noqa: S506 - the engine's safe loader
         except yaml.YAMLError:
             continue
         if isinstance(data, dict):

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine import clock
 from engine.daily import open_values
-from engine.db import reading
 from engine.errors import EngineError
 from engine.query import ListRequest
-from engine.wftables import tasks
+from platform_ import tasks as workflow_tasks
 
 from .web import actor, config, lang, runtime, store
 
@@ -60,16 +58,11 @@ def open_todos(within_days: int | None = None, limit: int = 200) -> list[dict]:
             out.append({"kind": "record", "entity": e.id, "entity_label": e.label_text(lng), "id": r["id"],
                         "record_id": r["id"], "title": store().title(e, r), "due": _due_date(r.get(todo["due"])),
                         "record": r, "done_value": done_value})
-    q = sa.select(tasks).where(tasks.c.assignee == current_user.actor.id, tasks.c.status == "open")
-    if until is not None:
-        q = q.where(tasks.c.due_on < until)
-    with reading(runtime().engine) as conn:
-        rows = conn.execute(q.order_by(tasks.c.due_on.is_(None), tasks.c.due_on, tasks.c.id).limit(limit)).mappings()
-        for r in rows:
-            ent = cfg.entities.get(r["entity"])
-            out.append({"kind": "workflow", "entity": r["entity"], "id": r["id"], "record_id": r["record_id"],
-                        "entity_label": ent.label_text(lng) if ent else r["entity"], "title": r["title"],
-                        "due": r["due_on"], "record": None, "done_value": None})
+    for r in workflow_tasks.open_tasks(runtime().engine, current_user.actor.id, until, limit):
+        ent = cfg.entities.get(r["entity"])
+        out.append({"kind": "workflow", "entity": r["entity"], "id": r["id"], "record_id": r["record_id"],
+                    "entity_label": ent.label_text(lng) if ent else r["entity"], "title": r["title"],
+                    "due": r["due_on"], "record": None, "done_value": None})
     for t in out:
         t["overdue_days"] = (today - t["due"]).days if t["due"] is not None and t["due"] < today else 0
         t["today"] = t["due"] == today
@@ -93,7 +86,4 @@ def count_open() -> int:
             n += sum(v["count"] for v in totals(store(), e.id, ListRequest(filters=filters), a).values())
         except EngineError:
             continue
-    with reading(runtime().engine) as conn:
-        n += conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
-            tasks.c.assignee == current_user.actor.id, tasks.c.status == "open")).scalar_one()
-    return n
+    return n + workflow_tasks.count_open(runtime().engine, current_user.actor.id)

@@ -5,7 +5,6 @@ import dataclasses
 import logging
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
@@ -14,10 +13,9 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from engine.actor import Actor
-from engine.db import reading
 from engine.errors import BadRequest, Forbidden, NotFound
 from engine.model import label_of
-from engine.systables import users
+from platform_ import directory
 from platform_.auth import actor_from_row, session_epoch
 
 from . import display, i18n, security
@@ -54,8 +52,7 @@ def load_user_row(user_id):
         uid = int(user_id)
     except (TypeError, ValueError):
         return None
-    with reading(runtime().engine) as conn:
-        return conn.execute(sa.select(users).where(users.c.id == uid, users.c.active.is_(True))).mappings().first()
+    return directory.active_user(runtime().engine, uid)
 
 
 def user_from_row(row) -> User:

@@ -43,7 +43,7 @@ def _aware(naive_utc: dt.datetime) -> dt.datetime:
     return naive_utc.replace(tzinfo=UTC)
 
 
-def _events(conn, entity_id: str, record_id: int) -> list:
+def events_of(conn, entity_id: str, record_id: int) -> list:
     return conn.execute(sa.select(history.c.transition, history.c.from_state, history.c.to_state, history.c.at)
                         .where(history.c.entity == entity_id, history.c.record_id == record_id,
                                history.c.event.in_(("transition", "approved", "rejected", "migrated")))

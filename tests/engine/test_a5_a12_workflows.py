@@ -248,11 +248,11 @@ def test_a12_overdue_step_escalates_once(flow):
 
 
 def test_a5_stored_version_keeps_every_key_of_the_definition():
-    from engine.loader import _workflow
+    from engine.loader import build_workflow
     from engine.statemachine import _raw
     from engine.yamlio import Document
     wf = load_config(FIXTURES / "flow").workflows["paper_flow"]
-    again = _workflow(Document(wf.file, _raw(wf), {}))
+    again = build_workflow(Document(wf.file, _raw(wf), {}))
     sign = again.transitions["sign"]
     assert sign.when_message == wf.transitions["sign"].when_message and sign.when == wf.transitions["sign"].when
     assert again.transitions["approve"].approval.steps[0].escalate_after == "2d"

@@ -7,6 +7,7 @@ Timing is not asserted (the machine is shared); the full 200-user locust run is 
 business (docs/performance.md)."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -139,7 +140,8 @@ def test_j1_mixed_load_with_a_worker_killed_loses_nothing(served):
                                      headers={"If-Match": str(rec["version"])})
                     if st2 not in (200, 409):          # 409: this user's own earlier edit raced (never here)
                         failures.append(f"patch {st2} {body}")
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.IncompleteRead):
+                # a response cut in the middle by the kill is a cut connection as well
                 with lock:
                     dropped.append(time.monotonic())
             except Exception as e:                  # noqa: BLE001 — a broken client is a failure too

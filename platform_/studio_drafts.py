@@ -11,7 +11,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from engine.db import reading, writing
-from platform_ import configstore
+from . import configstore
 
 META = sa.MetaData()
 drafts = sa.Table(
