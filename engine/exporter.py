@@ -128,6 +128,27 @@ def csv_chunks(header: list, rows):
     yield buf.getvalue().encode("utf-8")
 
 
+EXCEL_DIGITS = 15
+
+
+def number_cell(ws, v):
+    """A number as an XLSX cell without passing through a float: the cell's text in the sheet is the
+    exact decimal (openpyxl would write `%.16g` of a float, e.g. 9420897.882999999 for 9420897.883),
+    with a number format showing its decimal places. A number of more than 15 significant digits —
+    more than a spreadsheet keeps of a number — is written as text, every digit kept."""
+    from openpyxl.cell import WriteOnlyCell
+    d = v if isinstance(v, Decimal) else Decimal(v)
+    if not d.is_finite():
+        return None
+    if abs(d) >= 10 ** EXCEL_DIGITS or len(d.normalize().as_tuple().digits) > EXCEL_DIGITS:
+        return str(v)
+    places = max(0, -d.as_tuple().exponent)
+    c = WriteOnlyCell(ws, value=format(d, "f"))
+    c.data_type = "n"                        # the text goes into <v> as it is: a numeric cell
+    c.number_format = "0" if isinstance(v, int) else "#,##0" + ("." + "0" * places if places else "")
+    return c
+
+
 def xlsx_file(header: list, rows, title: str = "Sheet1") -> str:
     """Write an XLSX workbook to a temporary file (write-only: rows stream to disk); its path."""
     from openpyxl import Workbook
@@ -146,8 +167,8 @@ def xlsx_file(header: list, rows, title: str = "Sheet1") -> str:
                 c = WriteOnlyCell(ws, value=v)
                 c.number_format = "yyyy-mm-dd"
                 out.append(c)
-            elif isinstance(v, Decimal):
-                out.append(float(v) if abs(v) < 10 ** 15 else str(v))
+            elif isinstance(v, Decimal) or (isinstance(v, int) and not isinstance(v, bool)):
+                out.append(number_cell(ws, v))
             else:
                 out.append(v)
         ws.append(out)

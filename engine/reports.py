@@ -40,7 +40,7 @@ class Column:
             return self.bucket
         if self.fn in ("count", "distinct"):
             return "integer"
-        if self.fn == "avg" and self.field is not None and self.field.value_type == "integer":
+        if self.fn in ("avg", "trend") and (self.field is None or self.field.value_type == "integer"):
             return "decimal"
         return self.field.value_type if self.field is not None else "integer"
 
@@ -52,6 +52,7 @@ class Result:
     rows: list
     totals: list | None = None
     filters: list = field(default_factory=list)    # [(field, op, value)] the rows were filtered by
+    parts: dict = field(default_factory=dict)       # a forecast: {"actual": Result, "pipeline": Result}
 
     def json(self) -> dict:
         return {"id": self.report.id, "columns": [{"id": c.id, "kind": c.kind, "type": c.type} for c in self.columns],
@@ -174,8 +175,15 @@ def _number(v, f, fn):
 
 def run(store, report_id: str, actor: Actor, args=None, extra_filters=(), group: bool = True) -> Result:
     """The report's rows (and totals), computed in SQL. `extra_filters` narrow it further (a KPI's
-    period); `group=False` computes only the totals row (one row of measures)."""
+    period); `group=False` computes only the totals row (one row of measures). A report with
+    `forecast:` answers its periods with the actuals and the trend beside the pipeline."""
     rep = get_report(store.config, report_id, actor)
+    if rep.forecast is not None and group:
+        return forecast(store, rep, actor, args)
+    return _grouped(store, rep, actor, args, extra_filters, group)
+
+
+def _grouped(store, rep: Report, actor: Actor, args, extra_filters, group: bool) -> Result:
     entity = store.entity(rep.entity)
     filters, q = request_filters(store, rep, args, actor)
     filters += list(extra_filters)
@@ -293,3 +301,104 @@ def drill_filters(result: Result, row: list) -> list | None:
         else:
             out.append((name, "true" if v is True else "false" if v is False else str(v)))
     return out
+
+
+# ---- forecast: the pipeline per period beside the actuals and their trend ---------------------------
+
+TREND = {"en": "Trend", "zh": "趋势"}
+MAX_SPAN = 120      # periods; a wider span (a stray date far off) shows only the periods with figures
+
+
+def period_index(bucket: str, day: dt.date) -> int:
+    """A running number of the bucket's period containing `day` (consecutive periods differ by 1)."""
+    start = period_bounds(bucket, day)[0]
+    if bucket == "day":
+        return start.toordinal()
+    if bucket == "week":
+        return (start.toordinal() - 1) // 7         # ordinal 1 (0001-01-01) is a Monday
+    months = start.year * 12 + start.month - 1
+    return {"month": months, "quarter": months // 3, "year": start.year}[bucket]
+
+
+def period_text(bucket: str, index: int) -> str:
+    """The bucket text of a period number (the inverse of period_index over bucket texts)."""
+    if bucket == "day":
+        return dt.date.fromordinal(index).isoformat()
+    if bucket == "week":
+        return dt.date.fromordinal(index * 7 + 1).isoformat()
+    if bucket == "month":
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    if bucket == "quarter":
+        return f"{index // 4:04d}-Q{index % 4 + 1}"
+    return f"{index:04d}"
+
+
+def linear_trend(points: list) -> tuple[Decimal, Decimal] | None:
+    """Least squares over [(x, y)]: (intercept, slope) of y = a + b·x, in exact decimals; None for
+    fewer than two points."""
+    n = len(points)
+    if n < 2:
+        return None
+    sx = sum(Decimal(x) for x, _ in points)
+    sy = sum(Decimal(str(y)) for _, y in points)
+    sxx = sum(Decimal(x) * x for x, _ in points)
+    sxy = sum(Decimal(x) * Decimal(str(y)) for x, y in points)
+    slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+    return (sy - slope * sx) / n, slope
+
+
+def forecast(store, rep: Report, actor: Actor, args=None, today: dt.date | None = None) -> Result:
+    """Per period of the report's bucket: the actuals (another report's measure, 0 in the periods
+    without any up to now), the report's own measures from the current period on (the open pipeline,
+    e.g. the weighted amount by expected close month) and a least-squares trend fitted to the last
+    `periods` complete periods of actuals, carried on to the last period shown. The figures are the
+    two reports' GROUP BY rows; only the trend is arithmetic on those few aggregates."""
+    from . import clock
+    fc = rep.forecast
+    bucket = rep.group_by[0].bucket
+    pipe = _grouped(store, rep, actor, args, (), True)
+    actual = run(store, fc.report, actor, args)
+    now = period_index(bucket, today or clock.today())
+    acol = next(c for c in actual.columns if c.id == fc.measure)
+    ai = actual.columns.index(acol)
+
+    def index(text):
+        bounds = bucket_bounds(bucket, str(text)) if text is not None else None
+        return period_index(bucket, bounds[0]) if bounds else None
+
+    done = {}
+    for r in actual.rows:
+        i = index(r[0])
+        if i is not None:
+            done[i] = r[ai]
+    ahead = {}
+    for r in pipe.rows:
+        i = index(r[0])
+        if i is not None and i >= now:
+            ahead[i] = r[1:]
+    known = set(done) | set(ahead) | {now}
+    span = range(min(known), max(known) + 1)
+    axis = list(span) if len(span) <= MAX_SPAN else sorted(known)
+    first = min(done) if done else None
+    zero = Decimal(0) if acol.fn not in ("count", "distinct") else 0
+    fit = [(i, done.get(i) or zero) for i in range(max(now - fc.periods, first if first is not None else now), now)]
+    line = linear_trend(fit)
+    scale = acol.field.scale if acol.field is not None and acol.field.scale is not None else 2
+    quantum = Decimal(1).scaleb(-scale)
+    start = fit[0][0] if fit else now
+    nm = len(pipe.columns) - 1
+    rows = []
+    for i in axis:
+        a = done.get(i, zero if first is not None and first <= i <= now else None)
+        t = (line[0] + line[1] * i).quantize(quantum) if line and i >= start else None
+        rows.append([period_text(bucket, i), a, *(ahead.get(i) or [None] * nm), t])
+    dim = pipe.columns[0]
+    cols = [dim, Column(fc.actual_id, "measure", fc.actual_label or acol.label, acol.field, fn=acol.fn),
+            *pipe.columns[1:], Column(fc.trend_id, "measure", fc.trend_label or TREND, acol.field, fn="trend")]
+    totals = None
+    if rep.totals:
+        totals = [None]
+        for k, c in enumerate(cols[1:], 1):
+            vals = [r[k] for r in rows if r[k] is not None]
+            totals.append(sum(vals, zero if k == 1 else 0) if c.fn in ("sum", "count") and vals else None)
+    return Result(rep, cols, rows, totals, pipe.filters, {"actual": actual, "pipeline": pipe})

@@ -53,6 +53,20 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Forecast:
+    """`forecast:` of a report grouped by one date bucket: its rows are the open pipeline per period
+    (from the current period on); beside them the figure of another report grouped by the same
+    bucket (the actuals, up to the current period) and a least-squares trend of those actuals."""
+    report: str                  # the report of the actuals
+    measure: str                 # its measure shown
+    actual_id: str = "actual"
+    actual_label: dict | None = None
+    periods: int = 6             # the trend fits the last N complete periods of actuals
+    trend_id: str = "trend"
+    trend_label: dict | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     id: str
     label: dict
@@ -68,6 +82,7 @@ class Report:
     roles: tuple = ()
     description: dict | None = None
     file: str = ""
+    forecast: Forecast | None = None
 
     def column(self, cid: str):
         return next((c for c in (*self.group_by, *self.measures) if c.id == cid), None)
@@ -98,7 +113,7 @@ class Dashboard:
     file: str = ""
 
 
-def _filters(raw) -> tuple:
+def parse_filters(raw) -> tuple:
     return tuple((k.partition("__")[0], k.partition("__")[2] or "eq", v) for k, v in (raw or {}).items())
 
 
@@ -122,10 +137,21 @@ def build_report(doc) -> Report:
     chart = Chart(type=c.get("type", "bar" if dims else "table"), x=c.get("x"), series=c.get("series"),
                   y=tuple(y) if isinstance(y, list) else ((y,) if y else ()))
     return Report(id=raw["report"], label=norm_label(raw.get("label"), raw["report"]), entity=raw["entity"],
-                  measures=measures, group_by=tuple(dims), filters=_filters(raw.get("filter")), params=params,
+                  forecast=_forecast(raw.get("forecast")),
+                  measures=measures, group_by=tuple(dims), filters=parse_filters(raw.get("filter")), params=params,
                   sort=raw.get("sort"), limit=raw.get("limit"), totals=raw.get("totals", True), chart=chart,
                   roles=tuple(raw.get("roles", ())), file=doc.file,
                   description=norm_label(raw["description"], "") if raw.get("description") else None)
+
+
+def _forecast(raw) -> Forecast | None:
+    if not raw:
+        return None
+    actual, trend = raw["actual"], raw.get("trend") or {}
+    return Forecast(report=actual["report"], measure=actual["measure"], actual_id=actual.get("as", "actual"),
+                    actual_label=norm_label(actual["label"], "actual") if actual.get("label") else None,
+                    periods=trend.get("periods", 6), trend_id=trend.get("as", "trend"),
+                    trend_label=norm_label(trend["label"], "trend") if trend.get("label") else None)
 
 
 def build_dashboard(doc) -> Dashboard:
@@ -206,9 +232,9 @@ def check_report(rep: Report, doc, entities: dict, roles: set) -> list[Problem]:
             out.append(doc.problem(where + ("field",), f"{'.'.join(m.path)} is encrypted: it cannot be measured"))
     for name, op, value in rep.filters:
         path = ("filter", name if op == "eq" else f"{name}__{op}")
-        out += _check_filter(doc, path, e, name, op, value)
+        out += check_filter(doc, path, e, name, op, value)
     for p in rep.params:
-        out += _check_filter(doc, ("params", p.id, "field"), e, p.field, p.op, p.default)
+        out += check_filter(doc, ("params", p.id, "field"), e, p.field, p.op, p.default)
     for part in (rep.sort or "").split(","):
         cid = part.strip().lstrip("-+")
         if cid and cid not in ids:
@@ -229,7 +255,36 @@ def check_report(rep: Report, doc, entities: dict, roles: set) -> list[Problem]:
     return out
 
 
-def _check_filter(doc, path, e, name, op, value) -> list[Problem]:
+def check_forecast(rep: Report, doc, reports: dict) -> list[Problem]:
+    """A forecast report groups by one date bucket; its actuals come from a report grouped by the same
+    bucket (and not itself a forecast); the added columns do not clash with the report's own."""
+    fc, where = rep.forecast, ("forecast",)
+    if len(rep.group_by) != 1 or not rep.group_by[0].bucket:
+        return [doc.problem(("group_by",), "a forecast groups by exactly one date field with a bucket "
+                                           "(e.g. {field: expected_close, bucket: month})")]
+    out = []
+    if rep.chart.type not in ("bar", "line", "table"):
+        out.append(doc.problem(("chart", "type"), f"a forecast is drawn as bar, line or table, not {rep.chart.type}"))
+    other = reports.get(fc.report)
+    if other is None:
+        return out + [doc.problem(where + ("actual", "report"), f"{fc.report!r} is not a report"
+                                                                  f"{suggest(fc.report, list(reports))}")]
+    bucket = rep.group_by[0].bucket
+    if other.forecast is not None or len(other.group_by) != 1 or other.group_by[0].bucket != bucket:
+        out.append(doc.problem(where + ("actual", "report"), f"{fc.report} must group by one date field with "
+                                                               f"bucket {bucket} (and not be a forecast)"))
+    if fc.measure not in [m.id for m in other.measures]:
+        out.append(doc.problem(where + ("actual", "measure"), f"{fc.measure!r} is not a measure of {fc.report}"
+                                                                f"{suggest(fc.measure, [m.id for m in other.measures])}"))
+    ids = {c.id for c in (*rep.group_by, *rep.measures)}
+    for cid, path in ((fc.actual_id, ("actual", "as")), (fc.trend_id, ("trend", "as"))):
+        if cid in ids:
+            out.append(doc.problem(where + path, f"{cid!r} is already a column of {rep.id}; give it another name with `as`"))
+        ids.add(cid)
+    return out
+
+
+def check_filter(doc, path, e, name, op, value) -> list[Problem]:
     f = e.fields.get(name)
     if f is None or not f.stored:
         return [doc.problem(path, f"{e.id} has no field {name!r}{suggest(name, [k for k, v in e.fields.items() if v.stored])}")]
@@ -308,6 +363,8 @@ def check_all(reports: dict, dashboards: dict, docs_by_id: dict, entities: dict,
     out = []
     for rid, rep in reports.items():
         out += check_report(rep, docs_by_id[("report", rid)], entities, roles)
+        if rep.forecast is not None:
+            out += check_forecast(rep, docs_by_id[("report", rid)], reports)
     for did, dash in dashboards.items():
         out += check_dashboard(dash, docs_by_id[("dashboard", did)], reports, entities, roles)
     return out

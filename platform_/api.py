@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from engine.errors import (BadRequest, Conflict, EngineError, Forbidden, MigrationRefused, NotFound, RuleError,
                            ValidationFailed)
 from engine import approvals
-from engine.query import parse_args
+from engine import segments
 from engine.store import MAX_BULK
 from engine.values import MAX_ID
 
@@ -95,7 +95,7 @@ def _authenticate():
     g.actor = actor
 
 
-def _body():
+def json_body():
     if not request.data:
         return {}
     try:
@@ -162,7 +162,7 @@ def reload_config():
 def list_records(entity):
     e = _entity(entity)
     store = runtime().store
-    req = parse_args(e, request.args)
+    req = segments.list_request(store.config, e, request.args, g.actor)   # `?segment=<id>` adds its filters
     result = store.list(entity, req, g.actor)
     result["items"] = [record_json(store.config, e, r) for r in result["items"]]
     return jsonify(result)
@@ -173,7 +173,7 @@ def create_record(entity):
     e = _entity(entity)
     store = runtime().store
     from engine.linkopts import fill  # a link's `fetch`: empty fields filled from the linked record
-    rec = store.create(entity, fill(store, e, _body(), g.actor), g.actor)
+    rec = store.create(entity, fill(store, e, json_body(), g.actor), g.actor)
     resp = jsonify(record_json(store.config, e, rec))
     resp.status_code = 201
     resp.headers["Location"] = f"{request.base_url.rstrip('/')}/{rec['id']}"
@@ -186,7 +186,7 @@ def bulk_write(entity):
     MAX_BULK records in one transaction: all saved, or none with every row's errors (`<index>.<field>`)."""
     e = _entity(entity)
     store = runtime().store
-    items = _body().get("records")
+    items = json_body().get("records")
     if not isinstance(items, list) or not items:
         raise BadRequest('Send {"records": [{...}, ...]}: a list of objects of fields '
                          '(with "id" to update a record).')
@@ -238,7 +238,7 @@ def _version(body: dict | None = None):
 def update_record(entity, rid):
     e = _entity(entity)
     store = runtime().store
-    body = _body()
+    body = json_body()
     version = _version(body)
     body.pop("version", None)
     rec = store.update(entity, rid, body, g.actor, version=version)
@@ -266,7 +266,7 @@ def delete_record(entity, rid):
 def restore_record(entity, rid):
     e = _entity(entity)
     store = runtime().store
-    return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor, version=_version(_body()))))
+    return jsonify(record_json(store.config, e, store.restore(entity, rid, g.actor, version=_version(json_body()))))
 
 
 # ---- workflows and approvals ---------------------------------------------------------------
@@ -288,7 +288,7 @@ def transitions(entity, rid):
 @bp.post("/<entity>/<int:rid>/transitions/<name>")
 def run_transition(entity, rid, name):
     e = _entity(entity)
-    body = _body()
+    body = json_body()
     result = runtime().workflows.execute(entity, rid, name, g.actor, comment=_comment(body), version=_version(body))
     seen = runtime().store.visible(e, g.actor, result["record"])
     out = {"status": result["status"], "record": record_json(runtime().config, e, seen)}
@@ -326,7 +326,7 @@ def my_approvals():
 def decide(task_id, decision):
     if decision not in ("approve", "reject", "delegate"):
         raise NotFound(f"Unknown decision {decision!r}; use approve, reject or delegate.")
-    body = _body()
+    body = json_body()
     delegate_to = body.get("delegate_to")
     if delegate_to is not None and (isinstance(delegate_to, bool) or not isinstance(delegate_to, (int, str))):
         raise ValidationFailed({"delegate_to": "the id of an active user other than you"})
@@ -340,7 +340,7 @@ def create_delegation():
     """Holiday cover: the acting user's approvals go to `delegate` from `starts_on` to `ends_on`."""
     import datetime as dt
     from engine.errors import ValidationFailed
-    body = _body()
+    body = json_body()
     errors, dates = {}, {}
     for key in ("starts_on", "ends_on"):
         try:
@@ -361,7 +361,7 @@ def create_delegation():
 
 @bp.post("/approval-requests/<int:request_id>/withdraw")
 def withdraw(request_id):
-    return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _comment(_body())))
+    return jsonify(approvals.withdraw(runtime().workflows, request_id, g.actor, _comment(json_body())))
 
 
 def _comment(body: dict):
@@ -389,7 +389,7 @@ def _jsonable(row: dict) -> dict:
 
 
 # ---- automation: SLA, notifications, webhooks, background jobs -----------------------------
-def _page_args():
+def page_args():
     from engine.errors import ValidationFailed
     try:
         page = int(request.args.get("page", 1))
@@ -453,7 +453,7 @@ def audit_entries():
     from . import auditlog
     store = runtime().store
     auditlog.require_reader(store, g.actor)
-    page, per_page = _page_args()
+    page, per_page = page_args()
     ids = {}
     for key in ("record", "user"):
         raw = request.args.get(key)
@@ -487,7 +487,7 @@ def audit_entries():
 @bp.get("/notifications")
 def my_notifications():
     from engine.automation import notifications
-    page, per_page = _page_args()
+    page, per_page = page_args()
     from .openapi import UNREAD
     if request.args.get("unread", "") not in UNREAD:
         raise ValidationFailed({"unread": "1, true or yes for unread only; 0, false or no for all"})
@@ -502,7 +502,7 @@ def my_notifications():
 def read_notifications():
     """Body {"ids": [..]} marks those read; no ids marks all of the user's notifications read."""
     from engine.automation import notifications
-    body = _body()
+    body = json_body()
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
                                                                   and 0 < i < 2 ** 31 for i in ids)):
@@ -523,7 +523,7 @@ def webhook_collection():
     rt = runtime()
     if request.method == "GET":
         return jsonify({"items": [_jsonable(w) for w in webhooks.listing(rt.engine)]})
-    resp = jsonify(webhooks.create(rt.engine, rt.config, _body(), g.actor.id))
+    resp = jsonify(webhooks.create(rt.engine, rt.config, json_body(), g.actor.id))
     resp.status_code = 201
     return resp
 

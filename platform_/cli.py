@@ -22,7 +22,7 @@ def runtime():
     return current_app.extensions["crm"]
 
 
-def _loaded():
+def loaded_runtime():
     rt = runtime()
     if rt.config is None:
         click.echo(f"The configuration in {rt.config_dir} does not load:", err=True)
@@ -76,7 +76,7 @@ def _in_flight(rt) -> bool:
 @crm.command("init")
 def init():
     """Create or migrate the tables for the loaded config (additive steps only)."""
-    rt = _loaded()
+    rt = loaded_runtime()
     applied = rt.migrator().apply(only_safe=True, audit_as=auditlog.cli_actor())
     rt.workflows.register_definitions()
     click.echo(f"Database ready: {len(applied)} step(s) applied.")
@@ -93,7 +93,7 @@ def init():
 @click.option("--purge", is_flag=True, help="Drop columns and tables kept by earlier removals (needs --allow-destructive).")
 def migrate(show_plan, do_apply, allow_destructive, purge):
     """Compare the config with the database; show or apply the plan."""
-    rt = _loaded()
+    rt = loaded_runtime()
     m = rt.migrator()
     if purge:
         if not allow_destructive:
@@ -135,7 +135,7 @@ def migrate(show_plan, do_apply, allow_destructive, purge):
 def demo(records, seed, if_empty, users):
     """Fill the database with realistic, consistent demo data."""
     from engine import demo as demo_data
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     rt.workflows.register_definitions()
     if if_empty and not demo_data.is_empty(rt.engine, rt.config, rt.store.metadata):
@@ -180,7 +180,7 @@ def user():
 @click.option("--team", help="Team name: row scope `team` shares records within a team (access.yaml).")
 @click.option("--if-missing", is_flag=True, help="Do nothing if the user exists.")
 def user_create(name, password, roles, full_name, email, language, manager, team, if_missing):
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     if if_missing and auth.find_user(rt.engine, name):
         click.echo(f"User {name} exists.")
@@ -211,7 +211,7 @@ def user_team(name, team):
     import sqlalchemy as sa
 
     from engine.systables import users
-    rt = _loaded()
+    rt = loaded_runtime()
     with rt.engine.begin() as conn:
         row = conn.execute(sa.select(users.c.id, users.c.team).where(users.c.username == name)).first()
         n = conn.execute(users.update().where(users.c.username == name)
@@ -226,7 +226,7 @@ def user_team(name, team):
 
 @user.command("list")
 def user_list():
-    for u in auth.list_users(_loaded().engine):
+    for u in auth.list_users(loaded_runtime().engine):
         click.echo(f"{u['id']:>5} {u['username']:<20} {','.join(u['roles'] or ()):<30} "
                    f"{'active' if u['active'] else 'inactive'}")
 
@@ -237,7 +237,7 @@ def user_list():
 def user_region(name, region):
     """Put user NAME in REGION ("-" for none; see `region list`). Audited as user.update."""
     from . import org
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     try:
         org.update_user(rt.engine, rt.config, auditlog.cli_actor(), name, {"region": None if region == "-" else region})
@@ -249,7 +249,7 @@ def user_region(name, region):
 # ---- the organisation: teams (a tree) and regions, changed through platform_/org.py (audited) ----
 def _org_add(kind, ident, data):
     from . import org
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     try:
         org.create(rt.engine, auditlog.cli_actor(), kind, {"id": ident, **{k: v for k, v in data.items() if v is not None}})
@@ -279,7 +279,7 @@ def team_add(ident, label_en, label_zh, parent, manager):
 def team_list():
     """Every team as a tree: id, labels, members, manager."""
     from . import org
-    rows = org.team_tree(_loaded().engine)
+    rows = org.team_tree(loaded_runtime().engine)
     for r in rows:
         click.echo(f"{'  ' * r['depth']}{r['id']:<20} {r['label_en'] or '':<24} {r['label_zh'] or '':<12} "
                    f"{r['members']} member(s)" + (f", manager {r['manager_username']}" if r["manager_username"] else ""))
@@ -304,7 +304,7 @@ def region_add(ident, label_en, label_zh):
 def region_list():
     """Every region: id, labels, members."""
     from . import org
-    rows = org.listing(_loaded().engine, "region")
+    rows = org.listing(loaded_runtime().engine, "region")
     for r in rows:
         click.echo(f"{r['id']:<20} {r['label_en'] or '':<24} {r['label_zh'] or '':<12} {r['members']} member(s)")
     click.echo(f"{len(rows)} region(s)")
@@ -320,7 +320,7 @@ def token():
 @click.option("--name", default=None)
 def token_create(username, name):
     """Create an API token; it is printed once, as the last line."""
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     try:
         value = auth.create_token(rt.engine, username, name,
@@ -343,7 +343,7 @@ def _user_row(rt, name):
 @click.argument("name")
 def user_disable(name):
     """Disable NAME at once: sign-in refused, every session signed out, every API token revoked."""
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     row = _user_row(rt, name)
     revoked = auth.disable_user(rt.engine, name, audit=auditlog.user_entry(
@@ -355,7 +355,7 @@ def user_disable(name):
 @click.argument("name")
 def user_enable(name):
     """Let a disabled user sign in again (revoked tokens stay revoked)."""
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     row = _user_row(rt, name)
     auth.enable_user(rt.engine, name, audit=auditlog.user_entry(
@@ -371,7 +371,7 @@ def user_transfer(from_name, to_name, dry_run):
     """Give every record FROM owns and every open task assigned to FROM to TO (one change per
     record through the store, so each is audited). Prints the count per entity."""
     from . import transfer
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     src, dst = _user_row(rt, from_name), _user_row(rt, to_name)
     if src["id"] == dst["id"]:
@@ -410,7 +410,7 @@ def _ids(ids, shown=10):
 @click.option("--user", "username", required=True)
 def token_list(username):
     """The user's tokens: id, name, created, last used, and whether revoked."""
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     _user_row(rt, username)
     rows = auth.list_tokens(rt.engine, username)
@@ -429,7 +429,7 @@ def token_list(username):
 @click.option("--id", "token_id", type=int, default=None, help="Only this token (see `token list`).")
 def token_revoke(username, token_id):
     """Revoke all of the user's tokens (or the one --id names); they stop working at once."""
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     _user_row(rt, username)
     n = auth.revoke_tokens(rt.engine, username, token_id,
@@ -448,7 +448,7 @@ def worker(burst):
     if not url:
         raise click.ClickException("REDIS_URL is not set: jobs run in-process in the web server, no worker is needed.")
     from . import jobs
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     jobs.bind_worker_app(current_app._get_current_object())
     q = current_app.extensions["crm_jobs"]
@@ -482,7 +482,7 @@ def timers_run(at):
     from engine import clock
 
     from . import jobs
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     instant = _instant(at, "--now") if at is not None else None
     with clock.frozen(instant) if instant else _nothing():
@@ -524,7 +524,7 @@ def calendar_due(calendar, start, hours, days):
         value = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
     except ValueError:
         raise click.ClickException(f"--from {start!r} is not an ISO 8601 date-time (e.g. 2026-11-20T17:30)") from None
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     try:
         due = rt.automation.due(calendar, value, hours=hours, days=days)
@@ -544,7 +544,7 @@ def jobs_group():
 def jobs_failed():
     """List e-mails, webhook calls and timers that failed, with their error."""
     from engine.automation import outbox, timers
-    rt = _loaded()
+    rt = loaded_runtime()
     rows = [("email" if r["kind"] == "email" else "webhook", r["id"], r["status"], r["attempts"], r["last_error"])
             for r in outbox.problems(rt.engine)]
     rows += [("timer", r["id"], r["status"], r["attempts"], f"{r['name']}: {r['last_error']}")
@@ -568,7 +568,7 @@ def jobs_failed():
 def jobs_retry(kind, job_id):
     """Re-run a failed e-mail, webhook call or timer now."""
     from engine.automation import outbox, timers
-    rt = _loaded()
+    rt = loaded_runtime()
     ok = timers.retry(rt.engine, job_id) if kind == "timer" else outbox.retry(rt.engine, job_id)
     if not ok:
         raise click.ClickException(f"{kind} #{job_id} is not waiting to be re-run")
@@ -598,7 +598,7 @@ def _nothing():
 def backup_cmd(file):
     """Write every table and attachment to FILE (a zip)."""
     from engine.backup import backup
-    rt = _loaded()
+    rt = loaded_runtime()
     m = backup(rt.engine, rt.store.metadata, file, rt.attachments.root, rt.config.digest)
     click.echo(f"Backup written to {file}: {sum(m['tables'].values())} rows in {len(m['tables'])} tables, "
                f"{m['files']} files.")
@@ -610,7 +610,7 @@ def backup_cmd(file):
 def restore_cmd(file, yes):
     """Replace all data with the backup in FILE (one transaction: all or nothing)."""
     from engine.backup import restore
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.migrator().apply(only_safe=True)
     if not yes and not click.confirm("This replaces every record in the database. Continue?"):
         sys.exit(1)
@@ -634,7 +634,7 @@ def workflow():
 def workflow_move(entity, from_state, to_state, comment):
     """Move every ENTITY record in FROM_STATE to TO_STATE of the current workflow version."""
     from engine.actor import SYSTEM_ACTOR
-    rt = _loaded()
+    rt = loaded_runtime()
     try:
         n = rt.workflows.move_state(entity, from_state, to_state, SYSTEM_ACTOR, comment)
     except EngineError as e:
@@ -652,7 +652,7 @@ def audit_group():
 def audit_verify():
     """Check the hash chain of the whole log; exit 1 naming the first entry altered or removed."""
     from engine import audit
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     ok, message, _n = audit.verify(rt.engine)
     if not ok:
@@ -674,7 +674,7 @@ def keys_rotate():
 
     from engine import crypto
     from engine.db import writing
-    rt = _loaded()
+    rt = loaded_runtime()
     rt.ensure_schema()
     total = 0
     for e in rt.config.entities.values():
@@ -697,9 +697,14 @@ def keys_rotate():
 
 from .imports import register as _register_import  # noqa: E402  (`flask crm import`, platform_/imports.py)
 
-_register_import(crm, _loaded)
+_register_import(crm, loaded_runtime)
 
 
 from .pack_cli import pack_group  # noqa: E402  (flask crm pack ...)
 
 crm.add_command(pack_group)
+
+
+from .cli_segments import segments_group  # noqa: E402  (flask crm segments ..., platform_/cli_segments.py)
+
+crm.add_command(segments_group)

@@ -7,6 +7,7 @@ from engine.store import MAX_BULK
 from engine.validation import field_schema, input_schema
 
 from .openapi_conform import conform
+from .openapi_data import entity_paths, report_paths
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 EMPTY = {"type": "string", "maxLength": 0}
@@ -122,6 +123,7 @@ def openapi_document(config: Config) -> dict:
                                                  "updated_ids": {"type": "array", "items": {"type": "integer"}}}}}}}
                           for code, what in (("201", "saved, some created"), ("200", "saved, all updates"))}
             | {c: r for c, r in errors.items() if c != "409"}}}
+        paths.update(entity_paths(e, tag, params))
         rid = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
         paths[f"/api/v1/{e.id}/{{id}}"] = {
             "get": {"tags": [tag], "parameters": rid, "responses": {"200": {"description": "the record", "content": {
@@ -146,6 +148,7 @@ def openapi_document(config: Config) -> dict:
                 "parameters": rid, "responses": {"200": _json({"type": "object", "properties": {"items": {
                     "type": "array", "items": {"$ref": "#/components/schemas/SlaClock"}}}}), **errors}}}
     paths.update(_approval_paths())
+    paths.update(report_paths(config))
     paths.update(_automation_paths())
     paths.update(_org_paths())
     paths.update(_audit_paths())

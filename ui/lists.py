@@ -12,9 +12,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from engine import segments
 from engine.errors import BadRequest, EngineError
 from engine.model import Entity
-from engine.query import ListRequest, parse_args
+from engine.query import ListRequest
 from platform_ import saved_views
 
 from . import columns as colspec
@@ -41,7 +42,8 @@ def clean_args(args) -> MultiDict:
 
 
 def list_request(entity: Entity, args: MultiDict) -> ListRequest:
-    return parse_args(entity, args)
+    """The list's filters, plus `?segment=<id>` (engine/segments.py)."""
+    return segments.list_request(config(), entity, args, actor())
 
 
 def filter_specs(entity: Entity, lng: str) -> list[dict]:
@@ -167,6 +169,7 @@ def list_view(entity):
                   sums=totals(e, req, cols, result["total"] if result.get("total_exact", True) else 0), chooser=cols + [f for f in column_choices(e) if f not in cols],
                   specs=filter_specs(e, lng), page_sizes=sorted(set(PAGE_SIZES) | {req.per_page}),
                   users=active_users(), link_titles=link_titles, views=views, sla=sla,
+                  segs=segments.of_entity(config(), e.id),
                   sla_choices=sla_filter_choices() if sla is not None else [],
                   filtered=any(k not in ("sort", "page", "per_page", "_cols", "q", "sla") for k in args),
                   title=lambda r: store().title(e, r))

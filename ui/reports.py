@@ -1,4 +1,4 @@
-"""Report and dashboard pages: /reports, /reports/<id> (table, totals, chart, CSV) and
+"""Report and dashboard pages: /reports, /reports/<id> (table, totals, chart, CSV and XLSX) and
 /dashboards/<id> (charts and KPI tiles per role). Figures come from engine/reports.py (SQL under
 the user's row scope); the chart data travels in a `data-chart` attribute that ui/static/charts.js
 hands to the vendored ECharts — no inline script, so the CSP holds. Every bar, slice and table
@@ -12,19 +12,22 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from engine import clock, dashboards
-from engine.errors import EngineError, RuleError
+from engine.errors import BadRequest, EngineError, RuleError
 from engine.model import label_of
 from engine.reportlabels import cell_text, column_label, value_labels
 from engine.reports import drill_filters, get_report, run
 from engine.reportspec import CHARTS, readable
-from platform_.csvsafe import csv_response
-from platform_.reports_api import table_text
+from platform_.reports_api import download
 
 from .display import number
-from .web import actor, bp, config, lang, render, store
+from .web import actor, bp, config, lang, may, render, store
 
 
 def drill_url(result, row) -> str | None:
+    if result.parts:                       # a forecast: the pipeline's records, else the actuals'
+        ahead = any(v is not None for v in row[2:-1])
+        part = result.parts["pipeline" if ahead else "actual"]
+        return drill_url(part, row[:1]) if ahead or row[1] else None
     filters = drill_filters(result, row)
     if filters is None:
         return None
@@ -77,6 +80,9 @@ def chart_data(result, kind: str, labels: dict, lng: str, ys=None) -> dict | Non
     def num(v):
         return float(v) if v is not None else 0
 
+    if result.parts:
+        return forecast_chart(result, kind, labels, lng, ys)
+
     cats, seen = [], set()
     for r in result.rows:
         if r[xi] not in seen:
@@ -106,6 +112,27 @@ def chart_data(result, kind: str, labels: dict, lng: str, ys=None) -> dict | Non
         out["series"].append({"name": column_label(result.columns[yi], lng),
                               "data": [num(first[c][yi]) for c in cats]})
         out["links"].append([drill_url(result, first[c]) for c in cats])
+    return out
+
+
+def forecast_chart(result, kind: str, labels: dict, lng: str, ys=None) -> dict:
+    """A forecast: the actuals and the chart's pipeline measures as bars stacked per period (won so
+    far this month + what the pipeline adds) — or lines — and the trend as a line; null where a
+    series has no figure, so neither the trend nor the pipeline is drawn where it does not apply."""
+    ids = [c.id for c in result.columns]
+    actual, trend = result.columns[1], result.columns[-1]
+    ys = [y for y in (ys or result.report.chart.y) if y in ids[2:-1]] or [ids[2]]
+    out = {"type": "bar", "categories": [cell_text(result, labels, 0, r[0], lng) for r in result.rows],
+           "series": [], "links": []}
+    for cid in [actual.id, *ys, trend.id]:
+        i = ids.index(cid)
+        line = cid == trend.id or kind == "line"
+        out["series"].append({"name": column_label(result.columns[i], lng), "type": "line" if line else "bar",
+                              "stack": None if line else "forecast", "dashed": cid == trend.id,
+                              "data": [None if r[i] is None else float(r[i]) for r in result.rows]})
+        part = None if cid == trend.id else result.parts["actual" if cid == actual.id else "pipeline"]
+        out["links"].append([drill_url(part, r[:1]) if part is not None and r[i] is not None else None
+                             for r in result.rows])
     return out
 
 
@@ -151,16 +178,22 @@ def report_page(report_id):
     return render("report.html", rep=rep, title=label_of(rep.label, lng, rep.id), view=view, chart=chart,
                   description=label_of(rep.description, lng, "") if rep.description else "",
                   params=_param_fields(rep, lng), entity=config().entities[rep.entity],
-                  csv_url=url_for("ui.report_csv", report_id=rep.id) + ("?" + urlencode(args) if args else ""))
+                  can_export=all(may(part.report.entity, "export") for part in (result, *result.parts.values())),
+                  csv_url=url_for("ui.report_csv", report_id=rep.id) + ("?" + urlencode(args) if args else ""),
+                  xlsx_url=url_for("ui.report_csv", report_id=rep.id) + "?" + urlencode(
+                      [(k, v) for k, v in args if k != "format"] + [("format", "xlsx")]))
 
 
 @bp.get("/reports/<report_id>/export")
 @login_required
 def report_csv(report_id):
+    """The report's table as a file: `?format=csv` (the default) or `xlsx`, with the page's parameters."""
     a = actor()
+    fmt = request.args.get("format") or "csv"
+    if fmt not in ("csv", "xlsx"):
+        raise BadRequest(_("The format must be csv or xlsx."))
     result = run(store(), report_id, a, request.args)
-    header, rows = table_text(store(), result, lang())
-    return csv_response(header, rows, f"{report_id}.csv")
+    return download(store(), result, a, fmt)
 
 
 @bp.get("/dashboards")

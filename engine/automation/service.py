@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from .. import clock, events, rules, values
+from .. import clock, events, grading, rules, values
 from ..actions import ActionRunner
 from ..actor import SYSTEM_ACTOR
 from ..db import reading, writing
@@ -201,8 +201,8 @@ class Automation:
             got = assignment.assign(conn, self.store, entity, specs, vals)
             if got and record.get(specs[0].field) != got[1]:
                 field = next(s.field for s in specs if s.id == got[0])
-                record = self.store._update(conn, entity, record["id"], {field: got[1]}, SYSTEM_ACTOR,
-                                            mode="internal", trusted=True, version=None)
+                record = self.store.update_in_transaction(conn, entity, record["id"], {field: got[1]},
+                                                          SYSTEM_ACTOR, mode="internal", trusted=True, version=None)
                 self._log_assignment(conn, entity, record, got, actor)
         for a in self.auto.automations_for(entity.id, "enter"):
             if a.state == to_state:
@@ -268,8 +268,8 @@ class Automation:
             runner = ActionRunner(self.store, conn, entity, actor, source)
             changes = runner.run(record, plain, what)
             if changes:
-                record = self.store._update(conn, entity, record["id"], changes, actor, mode="internal", trusted=True,
-                                            version=None)
+                record = self.store.update_in_transaction(conn, entity, record["id"], changes, actor,
+                                                          mode="internal", trusted=True, version=None)
             for a in moves:
                 record = self.store.fetch(conn, entity, record["id"], for_update=True)
                 result = self.workflows.transition_in(conn, entity, record, a["transition"], actor, a.get("comment"))
@@ -291,7 +291,7 @@ class Automation:
         """Recompute and store every SLA clock of a record; returns {(sla, target): row}."""
         out = {}
         wf = self.workflows.workflow_of(entity)
-        events_ = sla._events(conn, entity.id, record["id"])
+        events_ = sla.events_of(conn, entity.id, record["id"])
         for spec in self.auto.slas_for(entity.id):
             names = self.store.rule_names(conn, entity, record, spec.when, *(p.when for p in spec.policies))
             cal = self.calendar(conn, spec.calendar)
@@ -393,9 +393,21 @@ class Automation:
                 timers.schedule(conn, SCHEDULE_ENTITY, 0, f"schedule:{a.id}", "schedule", _next_run(a, now),
                                 {"automation": a.id})
                 planned += 1
+            for g in grading.scheduled(self.config):       # gradings with their own `cron:` (engine/grading.py)
+                if f"schedule:grade:{g.id}" not in have:
+                    timers.schedule(conn, SCHEDULE_ENTITY, 0, f"schedule:grade:{g.id}", "schedule", _next_run(g, now),
+                                    {"grading": g.id})
+                    planned += 1
         return planned
 
     def _fire_schedule(self, conn, row, now):
+        if "grading" in (row["payload"] or {}):
+            g = self.config.segments.get(row["payload"]["grading"])
+            if isinstance(g, grading.Grading) and g.cron:
+                grading.run(self.store, g, SYSTEM_ACTOR, conn)
+                timers.schedule(conn, SCHEDULE_ENTITY, 0, f"schedule:grade:{g.id}", "schedule", _next_run(g, now),
+                                {"grading": g.id})
+            return
         a = self.auto.automations.get((row["payload"] or {}).get("automation"))
         if a is None or not a.enabled:
             return

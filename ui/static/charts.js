@@ -23,7 +23,12 @@
       xAxis: { type: "category", data: d.categories, axisLabel: { hideOverlap: true } },
       yAxis: { type: "value" },
       series: d.series.map(function (s) {
-        return { type: d.type === "line" ? "line" : "bar", name: s.name, data: s.data, stack: stacked ? "all" : undefined };
+        // a series may say its own kind (a forecast: stacked bars of actuals and pipeline, a dashed trend line)
+        var kind = s.type || (d.type === "line" ? "line" : "bar");
+        var one = { type: kind, name: s.name, data: s.data, stack: s.stack || (stacked ? "all" : undefined) };
+        if (s.dashed) { one.lineStyle = { type: "dashed" }; one.symbol = "none"; }
+        if (kind === "line") { one.connectNulls = false; }
+        return one;
       })
     };
   }
