@@ -65,6 +65,14 @@ def _insert(conn):
     return insert
 
 
+MASK = "***"
+
+
+def _secret(f) -> bool:
+    """Fields whose values the log never holds: encrypted ones and those marked `sensitive`."""
+    return f.encrypted or f.sensitive
+
+
 def append(conn, action: str, *, user_id=None, username=None, entity=None, record_id=None, changes=None,
            detail=None) -> str:
     """Add one entry inside the caller's transaction; returns its hash."""
@@ -204,13 +212,13 @@ class AuditTrail:
     def _entity(self, sender):
         return self.store.config.entities[sender]
 
-    def _fields(self, entity, record: dict) -> dict:
+    def _fields(self, entity, record: dict, mask: bool = True) -> dict:
         out = {}
         for f in entity.fields.values():
             if f.id in SKIP or f.id == "id" or not f.stored or f.type == "table":
                 continue
             if record.get(f.id) is not None:
-                out[f.id] = "***" if f.encrypted else record.get(f.id)      # the log never holds a secret
+                out[f.id] = MASK if mask and _secret(f) else record.get(f.id)
         return out
 
     def _created(self, sender, conn, store, record, actor, **_):
@@ -236,8 +244,11 @@ class AuditTrail:
         if store is not self.store:
             return
         entity = self._entity(sender)
-        after, was = self._fields(entity, record), self._fields(entity, before or {})
+        after, was = self._fields(entity, record, mask=False), self._fields(entity, before or {}, mask=False)
         changes = {k: (was.get(k), after.get(k)) for k in set(after) | set(was) if was.get(k) != after.get(k)}
+        for k, (a, b) in changes.items():           # that a secret changed is logged, never its values
+            if _secret(entity.fields[k]):
+                changes[k] = (None if a is None else MASK, None if b is None else MASK)
         for f in entity.table_fields:                # child rows: summarised
             if (before or {}).get(f.id) != record.get(f.id):
                 changes[f.id] = (len((before or {}).get(f.id) or []), len(record.get(f.id) or []))

@@ -186,6 +186,36 @@ def build_home(doc) -> HomeSpec:
                     roles=MappingProxyType(roles), default=default, file=doc.file)
 
 
+def merge_homes(specs: list) -> tuple[HomeSpec, list[Problem]]:
+    """One HomeSpec from the folder's home.yaml and those of packs installed beside it
+    (home/<pack>.yaml), given as [(spec, doc)]: lists and figures side by side (one id defined
+    differently twice is a problem), a role listed in several files sees every file's blocks, and
+    `default` comes from the first file (the folder's own)."""
+    if not specs:
+        return HomeSpec(), []
+    if len(specs) == 1:
+        return specs[0][0], []
+    problems: list[Problem] = []
+    lists: dict = {}
+    figures: dict = {}
+    roles: dict = {}
+    for spec, doc in specs:
+        for kind, bucket, mine in (("lists", lists, spec.lists), ("figures", figures, spec.figures)):
+            for key, item in mine.items():
+                if key in bucket and bucket[key] != item:
+                    problems.append(doc.problem((kind, key), f"{kind[:-1]} {key!r} is also defined, differently, "
+                                                             f"by another pack's home file"))
+                    continue
+                bucket[key] = item
+        for role, home in spec.roles.items():
+            was = roles.get(role)
+            roles[role] = home if was is None else RoleHome(
+                show=tuple(dict.fromkeys(was.show + home.show)), figures=tuple(dict.fromkeys(was.figures + home.figures)))
+    first = specs[0][0]
+    return HomeSpec(lists=MappingProxyType(lists), figures=MappingProxyType(figures), roles=MappingProxyType(roles),
+                    default=first.default, file=first.file), problems
+
+
 def resolve_mine(entity, mine: str | None) -> str | None:
     """`mine: true` means the to-do assignee of a to-do entity, else the owner."""
     if mine is None:

@@ -14,10 +14,12 @@ from .model import (Approval, ApprovalStep, Config, Entity, Field, FieldOverride
 from . import daily
 from . import extends
 from . import linkopts
-from .access import build_access, check_access
+from .access import build_access, check_access, merge_access
 from .automation import spec as automation_spec
+from .packrefs import check_pack_ids
 from .refcheck import check_references
 from . import reportspec
+from . import segments as segmentspec
 
 SYSTEM_FIELDS = (
     ("id", "integer", {"en": "ID", "zh": "编号"}),
@@ -31,7 +33,7 @@ SYSTEM_FIELDS = (
 OWNER_LABEL = {"en": "Owner", "zh": "负责人"}
 FOLDERS = (("entities", "entity"), ("forms", "form"), ("workflows", "workflow"), ("calendars", "calendar"),
            ("slas", "sla"), ("assignments", "assignment"), ("automations", "automation"),
-           ("reports", "report"), ("dashboards", "dashboard"))
+           ("reports", "report"), ("dashboards", "dashboard"), ("segments", "segment"))
 
 
 def _read_documents(root: Path, problems: list[Problem]):
@@ -41,10 +43,11 @@ def _read_documents(root: Path, problems: list[Problem]):
         docs.append(("pack", manifest))
     if (root / "packs").is_dir():  # manifests of packs installed beside the folder's own (flask crm pack)
         docs += [("pack", p) for p in sorted((root / "packs").iterdir()) if p.suffix in (".yaml", ".yml")]
-    if (root / "access.yaml").exists():
-        docs.append(("access", root / "access.yaml"))
-    if (root / "home.yaml").exists():
-        docs.append(("home", root / "home.yaml"))
+    for kind in ("access", "home"):   # the folder's own file, then those of packs installed beside it
+        if (root / f"{kind}.yaml").exists():
+            docs.append((kind, root / f"{kind}.yaml"))
+        if (root / kind).is_dir():
+            docs += [(kind, p) for p in sorted((root / kind).iterdir()) if p.suffix in (".yaml", ".yml")]
     for folder, kind in FOLDERS:
         d = root / folder
         if d.is_dir():
@@ -92,6 +95,7 @@ def _field(entity: str, fid: str, raw: dict) -> Field:
         index=raw.get("index", False), searchable=raw.get("searchable", False),
         readonly=raw.get("readonly", False), in_list=raw.get("in_list", False), due=raw.get("due", False),
         sensitive=raw.get("sensitive", False), encrypted=raw.get("encrypted", False), max_length=raw.get("max_length"),
+        currency=raw.get("currency"),
         min_length=raw.get("min_length"), pattern=raw.get("pattern"), min=raw.get("min"), max=raw.get("max"),
         precision=raw.get("precision"), scale=scale, options=tuple(opts), to=raw.get("to"), of=raw.get("of"),
         compute=raw.get("compute"), result=raw.get("result"), format=raw.get("format"),
@@ -133,6 +137,7 @@ def _entity(doc: yamlio.Document) -> Entity:
         id=eid, label=norm_label(raw["label"], eid), fields=MappingProxyType(fields),
         plural=norm_label(raw["plural"], eid) if raw.get("plural") else None, module=raw.get("module"),
         title=raw.get("title"), child=raw.get("child", False), indexes=tuple(indexes), rules=tuple(rules),
+        description=norm_label(raw["description"], eid) if raw.get("description") else None,
         list_columns=tuple(lst.get("columns", ())), list_sort=lst.get("sort"), per_page=lst.get("per_page", 50),
         file=doc.file, order=raw.get("position", 0), demo_weight=(raw.get("demo") or {}).get("weight"),
         **daily.entity_keys(raw),
@@ -154,7 +159,7 @@ def _form(doc: yamlio.Document) -> Form:
                 label=norm_label(raw["label"], raw["form"]) if raw.get("label") else None, file=doc.file)
 
 
-def _workflow(doc: yamlio.Document) -> Workflow:
+def build_workflow(doc: yamlio.Document) -> Workflow:
     raw = doc.data
     states = {}
     for sid, s in raw["states"].items():
@@ -223,16 +228,17 @@ def load_config(directory: str | Path) -> Config:
     documents = _read_documents(root, problems)
     entities, forms, workflows, pack = {}, {}, {}, None
     installed: list[Pack] = []
-    access, access_doc = None, None
-    home, home_doc = daily.HomeSpec(), None
+    access_docs, home_docs = [], []     # (spec, doc): merged once every file is read
     docs_by_id = {}
-    builders = {"entity": (_entity, entities), "form": (_form, forms), "workflow": (_workflow, workflows)}
+    builders = {"entity": (_entity, entities), "form": (_form, forms), "workflow": (build_workflow, workflows)}
     auto_built: dict = {kind: {} for kind in automation_spec.BUILDERS}
     for kind, bucket in auto_built.items():
         builders[kind] = (automation_spec.BUILDERS[kind], bucket)
     reports, dashboards = {}, {}
     builders["report"] = (reportspec.build_report, reports)
     builders["dashboard"] = (reportspec.build_dashboard, dashboards)
+    segments: dict = {}
+    builders["segment"] = (segmentspec.build, segments)
     for kind, doc, valid in documents:
         if not valid:
             # keep going: references into a broken file are not reported twice
@@ -247,10 +253,10 @@ def load_config(directory: str | Path) -> Config:
                 pack = _pack(doc)
             continue
         if kind == "access":
-            access, access_doc = build_access(doc), doc
+            access_docs.append((build_access(doc), doc))
             continue
         if kind == "home":
-            home, home_doc = daily.build_home(doc), doc
+            home_docs.append((daily.build_home(doc), doc))
             continue
         build, bucket = builders[kind]
         obj = build(doc)
@@ -259,6 +265,7 @@ def load_config(directory: str | Path) -> Config:
             continue
         bucket[obj.id] = obj
         docs_by_id[(kind, obj.id)] = doc
+    declares_modules = bool(pack and pack.modules)   # a folder that names none keeps groups titled from ids
     pack = _with_installed(pack, installed)
     broken = {k for k, v in entities.items() if v is None}
     entities = {k: v for k, v in entities.items() if v is not None}
@@ -267,12 +274,20 @@ def load_config(directory: str | Path) -> Config:
     problems += automation_spec.check_automation(auto_built, entities, workflows, docs_by_id)
     problems += daily.check_entities(entities, workflows, docs_by_id)
     problems += linkopts.check(entities, docs_by_id)
-    if home_doc is not None:
-        problems += daily.check_home(home, home_doc, entities, {r for r, _ in pack.roles} if pack else set())
+    role_ids = {r for r, _ in pack.roles} if pack else set()
+    for spec, doc in home_docs:
+        problems += daily.check_home(spec, doc, entities, role_ids)
+    home, more = daily.merge_homes(home_docs)
+    problems += more
     problems += reportspec.check_all(reports, dashboards, docs_by_id, entities,
                                      {r for r, _ in pack.roles} if pack else set())
-    if access is not None:
-        problems += check_access(access, access_doc, entities, {r for r, _ in pack.roles} if pack else set())
+    problems += segmentspec.check_all(segments, docs_by_id, entities)
+    problems += check_pack_ids(entities, workflows, docs_by_id, {r for r, _ in pack.roles} if pack else set(),
+                               {m for m, _ in pack.modules} if declares_modules else set())
+    for spec, doc in access_docs:
+        problems += check_access(spec, doc, entities, role_ids)
+    access, more = merge_access(access_docs)
+    problems += more
     if problems:
         raise ConfigInvalid(problems)
     digest = hashlib.sha256()
@@ -284,6 +299,7 @@ def load_config(directory: str | Path) -> Config:
                   access=access, home=home, packs=tuple(x for x in (pack, *installed) if x is not None),
                   reports=MappingProxyType(reports),
                   dashboards=MappingProxyType(dict(sorted(dashboards.items(), key=lambda kv: (kv[1].position, kv[0])))),
+                  segments=MappingProxyType(segments),
                   automation=automation_spec.AutomationConfig(
                       **{plural: MappingProxyType(auto_built[kind]) for kind, plural in
                          (("calendar", "calendars"), ("sla", "slas"), ("assignment", "assignments"),

@@ -50,8 +50,9 @@ class Field:
     readonly: bool = False
     in_list: bool = False
     due: bool = False                  # a deadline: lists highlight it when past on an open record
-    sensitive: bool = False
+    sensitive: bool = False            # the audit trail records that it changed, never its values
     encrypted: bool = False            # stored AES-GCM (engine/crypto.py)
+    currency: str | None = None        # money: an ISO 4217 code shown with the amount
     max_length: int | None = None
     min_length: int | None = None
     pattern: str | None = None
@@ -123,6 +124,7 @@ class Entity:
     plural: dict | None = None
     module: str | None = None
     title: str | None = None
+    description: dict | None = None    # shown under the list page's heading
     child: bool = False
     indexes: tuple = ()          # tuple of (fields tuple, unique bool)
     rules: tuple = ()
@@ -310,6 +312,7 @@ class Config:
     packs: tuple = ()                  # every Pack of the folder: pack.yaml first, then packs/*.yaml (installed)
     reports: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))     # reportspec.Report by id
     dashboards: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # reportspec.Dashboard by id
+    segments: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))    # segments.Segment / grading.Grading by id
 
     @property
     def auto(self):

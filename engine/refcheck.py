@@ -14,11 +14,14 @@ from .model import RESERVED, Entity
 from .schemas import suggest
 
 USER_ATTRS = ("id", "username", "full_name", "email", "manager", "roles", "language")
-TYPE_KEYS = {  # keys that only make sense for some types
+TEXT_TYPES = {"string", "text", "email", "phone", "url"}
+NUMBER_TYPES = {"integer", "decimal", "money", "percent"}
+TYPE_KEYS = {  # keys that only make sense for some types (computed fields: by their `result`)
     "to": {"link"}, "of": {"table"}, "options": {"select", "multiselect"},
     "format": {"autonumber"}, "workflow": {"state"}, "due": {"date", "datetime"},
-    "max_length": {"string", "text", "email", "phone", "url"},
-    "precision": {"decimal", "money", "percent", "computed"}, "scale": {"decimal", "money", "percent", "computed"},
+    "max_length": TEXT_TYPES, "min_length": TEXT_TYPES, "pattern": TEXT_TYPES,
+    "min": NUMBER_TYPES, "max": NUMBER_TYPES, "currency": {"money"},
+    "precision": {"decimal", "money", "percent"}, "scale": {"decimal", "money", "percent"},
 }
 TITLE_RX = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
@@ -90,8 +93,15 @@ def _check_fields(ctx: _Ctx, e: Entity, child_users: dict):
                                                          f"sees ciphertext")
         for key, types in TYPE_KEYS.items():
             value = getattr(f, key, None)
-            if value and f.type not in types and key not in ("scale",):
-                ctx.add("entity", e.id, p + (key,), f"{key!r} does not apply to a {f.type} field")
+            kind = f.value_type if f.type == "computed" else f.type
+            if value is not None and value is not False and value != () and kind not in types:
+                ctx.add("entity", e.id, p + (key,), f"{key!r} does not apply to {'an' if kind[0] in 'aeiou' else 'a'} "
+                                                    f"{kind} field")
+        if f.precision is not None and f.scale is not None and f.scale > f.precision:
+            ctx.add("entity", e.id, p + ("scale",), f"scale {f.scale} is greater than precision {f.precision}: "
+                                                    f"a number cannot have more decimals than digits")
+        if f.min is not None and f.max is not None and f.min > f.max:
+            ctx.add("entity", e.id, p + ("min",), f"min {f.min} is greater than max {f.max}")
         if f.type == "link":
             if not f.to:
                 ctx.add("entity", e.id, p, "a link field needs 'to: <entity>'")
@@ -269,8 +279,6 @@ def _check_workflows(ctx: _Ctx, workflows: dict):
             for src in t.sources:
                 if src != "*" and src not in states:
                     ctx.add("workflow", wf.id, p + ("from",), f"{src!r} is not a state{suggest(src, list(states))}")
-                elif src in states and states[src].final:
-                    ctx.add("workflow", wf.id, p + ("from",), f"{src!r} is a final state; no transition may leave it")
             if t.to not in states:
                 ctx.add("workflow", wf.id, p + ("to",), f"{t.to!r} is not a state{suggest(t.to, list(states))}")
             if t.when:

@@ -18,6 +18,7 @@ from . import autonumber, clock, events, rules, search, values
 from .actor import Actor
 from .db import reading, writing
 from .errors import BadRequest, Conflict, EngineError, Forbidden, NotFound, RuleError, ValidationFailed
+from .formrules import required_by_form
 from .model import Config, Entity, Field, label_of
 from .policy import Policy
 from .query import COUNT_CAP, ListRequest, order_by, where_clauses
@@ -184,8 +185,15 @@ class RecordStore:
 
     def fetch(self, conn, entity: Entity, rid, for_update=False, include_deleted=False) -> dict:
         """A record with its child rows inside the caller's transaction, without permission checks
-        (for the engine's own work: timers, triggers). NotFound when missing or deleted."""
+        (for the engine's own work: timers, triggers, transitions, approvals). NotFound when missing,
+        or when deleted unless `include_deleted`; `for_update` locks the row on PostgreSQL."""
         return self._read(conn, entity, rid, include_deleted, for_update)
+
+    def check_scope(self, conn, entity: Entity, actor: Actor, rid, action: str = "read") -> None:
+        """NotFound unless record `rid` lies inside the actor's row scope for `action` (read, update,
+        delete), inside the caller's transaction: for the engine's parts that read a record with
+        `fetch` and must refuse one the actor may not see (transitions, the actions on offer)."""
+        self._check_scope(conn, entity, actor, rid, action)
 
     def get(self, entity_id: str, rid, actor: Actor, include_deleted=False) -> dict:
         entity = self.entity(entity_id)
@@ -361,6 +369,14 @@ class RecordStore:
         with db_errors(self, entity), writing(self.engine) as conn:
             return self.visible(entity, actor, self._create(conn, entity, data, actor, mode, trusted))
 
+    def create_in_transaction(self, conn, entity: Entity, data, actor: Actor, mode: str = "internal",
+                              trusted: bool = True) -> dict:
+        """Create a record inside the caller's transaction, as the engine's own work (a workflow
+        action's `create`): validation, defaults, auto-numbers and events as `create`, but without
+        the entity-level permission check and the hidden-field filter, which the caller answers for.
+        Returns the record as stored, child rows included."""
+        return self._create(conn, entity, data, actor, mode, trusted)
+
     def _create(self, conn, entity, data, actor, mode, trusted):
         vals, children, errors = self._prepare(conn, entity, data, actor, None, mode, trusted)
         if errors:
@@ -486,7 +502,7 @@ class RecordStore:
         errors = {}
         for i, (merged, _inc, errs, rows) in enumerate(batch):
             if not errs:
-                self._check_rules(conn, entity, merged, rows, actor, errs, None)
+                self._check_rules(conn, entity, merged, rows, actor, errs, None, mode)
             errors.update({f"{i}.{k}": v for k, v in errs.items()})
         if errors:
             raise _batch_refused(errors, len(items))
@@ -524,6 +540,15 @@ class RecordStore:
             rec = self._update(conn, entity, rid, data, actor, mode, trusted, version)
             return self.visible(entity, actor, self._read(conn, entity, rec["id"]))
 
+    def update_in_transaction(self, conn, entity: Entity, rid, data, actor: Actor, mode: str = "internal",
+                              trusted: bool = True, version=None, current: dict | None = None) -> dict:
+        """Update a record inside the caller's transaction, as the engine's own work (transitions,
+        triggers, assignment): `current` is the record as the caller already read (and locked) it.
+        With mode "internal" the row scope and field-level checks are left to the caller; the
+        policy's update check, optimistic locking (`version`) and events still apply. Returns the
+        record as stored, without the hidden-field filter."""
+        return self._update(conn, entity, rid, data, actor, mode, trusted, version, current)
+
     def _update(self, conn, entity, rid, data, actor, mode, trusted, version, current=None):
         """`current`: the record as already read (and locked) in this transaction by the caller."""
         if not isinstance(data, dict):
@@ -560,6 +585,11 @@ class RecordStore:
         rec = self._read(conn, entity, current["id"])
         events.record_updated.send(entity.id, conn=conn, store=self, record=rec, before=current, actor=actor)
         return rec
+
+    def conflict(self, conn, entity: Entity, current: dict) -> Conflict:
+        """The Conflict to raise when `current` (the stored record) has moved past the version a
+        caller expected: names who changed it last and when, and carries the record."""
+        return self._conflict(conn, entity, current)
 
     def _conflict(self, conn, entity, current) -> Conflict:
         who = None
@@ -688,7 +718,7 @@ class RecordStore:
             self._check_links(conn, entity, merged, incoming, errors, lang)
             self._check_unique(conn, entity, merged, incoming, current, errors, lang)
             if not errors:
-                self._check_rules(conn, entity, merged, names_rows, actor, errors, current)
+                self._check_rules(conn, entity, merged, names_rows, actor, errors, current, mode)
         stored = {k: v for k, v in merged.items() if k in incoming or entity.fields[k].computed
                   or (current is None and v is not None)}
         return stored, children, errors
@@ -907,8 +937,12 @@ class RecordStore:
                     elif n > 0:
                         errors[f.id] = msg("unique_batch", lang, value=v)
 
-    def _check_rules(self, conn, entity, merged, rows, actor, errors, current):
+    def _check_rules(self, conn, entity, merged, rows, actor, errors, current, mode="internal"):
         record = f"{entity.id} #{current['id']}" if current else f"new {entity.id}"
+        if mode != "internal":                   # a form's required_if binds the API too
+            for fid in required_by_form(self.config, entity, merged,
+                                        lambda expr: self._names(conn, entity, merged, rows, expr), actor.id):
+                errors.setdefault(fid, msg("required", actor.language))
         for r in entity.rules:
             try:
                 if r.when:

@@ -47,7 +47,7 @@ packs = sa.Table(
 )
 
 CONTENT = ("entities", "forms", "workflows", "calendars", "slas", "assignments", "automations", "reports",
-           "dashboards")
+           "dashboards", "segments")
 TOP_FILES = ("access.yaml", "home.yaml")
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 MAX_ZIP_FILES = 2000
@@ -64,8 +64,25 @@ class Source:
     manifest: str
     files: dict
 
-    def folder_files(self) -> dict:
-        return {**self.files, manifest_path(self.id): self.manifest}
+    def folder_files(self, own: bool = False) -> dict:
+        """{folder path: text} where the pack's files go. Beside the folder's own pack, its
+        access.yaml and home.yaml go to access/<id>.yaml and home/<id>.yaml, which the loader
+        merges with the folder's own (a role's rights and home come from every pack)."""
+        out = {(placed_top(rel, self.id) if not own else rel): text for rel, text in self.files.items()}
+        out[manifest_path(self.id, own)] = self.manifest
+        return out
+
+
+def placed_top(rel: str, pack_id: str) -> str:
+    return f"{rel[:-len('.yaml')]}/{pack_id}.yaml" if rel in TOP_FILES else rel
+
+
+def exported_name(path: str, pack_id: str) -> str:
+    """A folder path as the pack's own file name (the inverse of `placed_top`)."""
+    for top in TOP_FILES:
+        if path == placed_top(top, pack_id):
+            return top
+    return path
 
 
 def manifest_path(pack_id: str, own: bool = False) -> str:
@@ -258,8 +275,7 @@ def install(rt, source: Source, allow_destructive: bool = False) -> int:
 
 
 def _record(rt, source: Source, own: bool):
-    files = dict(source.files)
-    files[manifest_path(source.id, own)] = source.manifest
+    files = source.folder_files(own)
     with writing(rt.engine) as conn:
         conn.execute(packs.delete().where(packs.c.id == source.id))
         conn.execute(packs.insert().values(id=source.id, version=source.version, label=source.label, own=own,
@@ -334,8 +350,7 @@ def plan_upgrade(rt, source: Source) -> tuple[dict, dict]:
         problems.append(f"{source.id} {row['version']} is installed already")
     _check_depends(source, rows, problems)
     own = bool(row["own"])
-    new_files = dict(source.files)
-    new_files[manifest_path(source.id, own)] = source.manifest
+    new_files = source.folder_files(own)
     old_files = row["files"]
     folder = configstore.read_folder(rt.config_dir)
     change = {}
@@ -446,7 +461,7 @@ def export(rt, pack_id: str, target: str) -> list:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(owned):
             if path in folder:
-                name = "pack.yaml" if path == manifest else path
+                name = "pack.yaml" if path == manifest else (path if row["own"] else exported_name(path, pack_id))
                 zf.writestr(name, folder[path])
                 names.append(name)
     tmp = target + ".tmp"

@@ -34,6 +34,20 @@ def number(v, scale: int | None) -> str:
     return f"{d:,.{s}f}"
 
 
+# How an amount's currency (a money field's `currency`) is written before it; other codes as "CHF 10.00".
+CURRENCY_SIGNS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "JP¥", "HKD": "HK$", "TWD": "NT$"}
+
+
+def money(v, f: Field) -> str:
+    text = number(v, f.scale)
+    if not f.currency:
+        return text
+    sign = CURRENCY_SIGNS.get(f.currency)
+    if sign is None:
+        return f"{f.currency} {text}"
+    return f"-{sign}{text[1:]}" if text.startswith("-") else f"{sign}{text}"
+
+
 def fmt(f: Field, v, lang: str = "en", titles: dict | None = None, users: dict | None = None,
         states: dict | None = None):
     """Display text of one value. `titles` maps link ids to titles, `users` user ids to names,
@@ -41,7 +55,9 @@ def fmt(f: Field, v, lang: str = "en", titles: dict | None = None, users: dict |
     if v is None or v == "" or v == []:
         return ""
     t = f.value_type
-    if t in ("money", "decimal"):
+    if t == "money":
+        return money(v, f)
+    if t == "decimal":
         return number(v, f.scale)
     if t == "percent":
         return f"{number(v, f.scale)} %"

@@ -14,7 +14,7 @@ from flask_login import login_required
 
 from engine import linkopts, rules, values
 from engine.errors import Conflict, EngineError, RuleError, ValidationFailed
-from engine.model import Entity, Field, FieldOverride
+from engine.model import Entity, Field, FieldOverride, label_of
 from engine.store import LazyRecord
 from engine.store import msg as store_msg
 
@@ -364,7 +364,14 @@ def render_form(entity: Entity, inputs: dict, errors: dict, rec: dict | None, st
                   users=active_users(), editable=editable, action=action, readonly_text=readonly_text, conflict=conflict, dialog=dialog,
                   preview_url=url_for("ui.preview", entity=entity.id), new_key=new_row_key,
                   title=(store().title(entity, rec) if rec else None), overrides=all_overrides(sections),
-                  child_entity=lambda f: cfg.entities[f.of], step_for=step_for, row_errors=_row_errors(errors))
+                  child_entity=lambda f: cfg.entities[f.of], step_for=step_for, row_errors=_row_errors(errors),
+                  form_label=_form_label(cfg, entity, lng))
+
+
+def _form_label(cfg, entity: Entity, lng: str) -> str | None:
+    """A form's own `label` heads the new-record page (e.g. "Register a customer")."""
+    form = cfg.form_for(entity.id)
+    return label_of(form.label, lng) if form is not None and getattr(form, "label", None) else None
 
 
 def _row_errors(errors: dict) -> dict:

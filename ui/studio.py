@@ -1,7 +1,7 @@
 """The admin studio (/admin): home and the entity designer; the other designers, the raw YAML
 editor and Draft → Plan → Apply / History are in ui/studio_*.py (imported at the bottom).
 
-Every change is a draft (ui/studio_drafts.py) of the same YAML file a person would write; it is
+Every change is a draft (platform_/studio_drafts.py) of the same YAML file a person would write; it is
 checked with the configstore plan as it is made, and applied only from /admin/changes.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from flask_login import login_required
 from engine import yamlio
 
 from .studio_base import admin, drafts, files, save, text_of
-from .studio_yaml import FIELD_TYPES, EditError, dump, ident, label, listing, move_key
+from . import studio_fieldkeys as fieldkeys
+from .studio_yaml import FIELD_TYPES, EditError, dump, find, ident, label, listing, move_key, parse
 from .web import bp, config, lang, render
 
 NEW_FIELD_TYPES = tuple(t for t in FIELD_TYPES if t not in ("state", "table"))
@@ -65,7 +66,7 @@ def _default(text: str):
     if not text:
         return None
     try:
-        value = yaml.load(text, Loader=yamlio._StrictLoader)  # noqa: S506 - the engine's safe loader
+        value = yaml.load(text, Loader=yamlio.StrictLoader)  # noqa: S506 - the engine's safe loader
     except yaml.YAMLError:
         return text
     if isinstance(value, (dict, list)):
@@ -187,6 +188,25 @@ def studio_field_add(eid):
         or redirect(url_for("ui.studio_entity", eid=eid) + "#fields")
 
 
+def _field_choices(data: dict, spec: dict) -> dict:
+    """The lists the field editor offers: this entity's fields and the linked entity's (link fields)."""
+    here = [(f, s.get("label") if isinstance(s, dict) else None) for f, s in (data.get("fields") or {}).items()]
+    linked = []
+    target = spec.get("to") if fieldkeys.kind_of(spec) == "link" else None
+    if target:
+        tpath = find(files(), "entity", target)
+        if tpath:
+            try:
+                tdata = parse(files()[tpath], tpath)
+            except EditError:
+                tdata = {}
+            linked = [(f, s.get("label") if isinstance(s, dict) else None)
+                      for f, s in (tdata.get("fields") or {}).items()
+                      if not (isinstance(s, dict) and s.get("type") == "table")]
+    return {"here": here, "linked": linked, "target": target, "offered": fieldkeys.offered(spec),
+            "currencies": fieldkeys.CURRENCIES}
+
+
 @bp.route("/admin/entities/<eid>/fields/<fid>", methods=["GET", "POST"])
 @login_required
 def studio_field_edit(eid, fid):
@@ -197,25 +217,33 @@ def studio_field_edit(eid, fid):
         flash(_("There is no field %(id)s.", id=fid), "error")
         return redirect(url_for("ui.studio_entity", eid=eid))
     old = fields[fid]
+    choices = _field_choices(data, old)
     if request.method == "GET":
         en, zh = _label_parts(old.get("label"))
         values = {"id": fid, "label_en": en, "label_zh": zh, "required": old.get("required"),
                   "default": scalar_text(old.get("default")),
                   "options": options_text(old.get("options")), "index": old.get("index"),
-                  "searchable": old.get("searchable")}
-        return render("studio/field_edit.html", eid=eid, fid=fid, spec=old, values=values, errors={}, problems=[])
+                  "searchable": old.get("searchable"), **fieldkeys.values_from_spec(old)}
+        return render("studio/field_edit.html", eid=eid, fid=fid, spec=old, values=values, errors={}, problems=[],
+                      choices=choices)
     form = {k: request.form.get(k, "") for k in FIELD_KEYS}
     form["id"] = fid
+    shown = {**form, **fieldkeys.values_from_form(request.form)}
 
     def again(errors=None, problems=None):
-        return render("studio/field_edit.html", status=422, eid=eid, fid=fid, spec=old, values=form,
-                      errors=errors or {}, problems=problems or [])
+        return render("studio/field_edit.html", status=422, eid=eid, fid=fid, spec=old, values=shown,
+                      errors=errors or {}, problems=problems or [], choices=choices)
     try:
-        spec = _field_spec(form, old)
+        spec = fieldkeys.apply(_field_spec(form, old), request.form)
     except EditError as e:
         return again(errors={e.field or "label_en": e.message})
     new = {**data, "fields": {**fields, fid: spec}}
-    return _commit(path, new, lambda p: again(problems=p), _("Field %(id)s changed.", id=fid)) \
+    inputs = set(fieldkeys.KEYS) | {"default", "options", "required", "index", "searchable"}
+
+    def refused(problems):
+        errors, rest = fieldkeys.split_problems(problems, fid, inputs)
+        return again(errors=errors, problems=rest)
+    return _commit(path, new, refused, _("Field %(id)s changed.", id=fid)) \
         or redirect(url_for("ui.studio_entity", eid=eid) + "#fields")
 
 
@@ -293,4 +321,5 @@ def lang_label(lbl, fallback=""):
 
 bp.add_app_template_filter(lang_label, "studio_label")
 
-from . import studio_changes, studio_forms, studio_workflows  # noqa: E402,F401  (their routes join bp)
+# their routes join bp
+from . import studio_access, studio_changes, studio_forms, studio_workflows  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""Studio: the workflow designer (/admin/workflows/<id>): states, transitions and a live diagram."""
+"""Studio: the workflow designer (/admin/workflows/<id>): states, transitions and a live diagram;
+a transition's rules and approval are read from the form by ui/studio_transitions.py."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
@@ -7,18 +8,36 @@ from flask_login import login_required
 
 from engine.errors import BadRequest
 
-from .studio_base import admin, drafts, save, text_of
+from . import studio_transitions as transitions
+from .studio_base import admin, drafts, files, save, text_of
 from .studio_svg import diagram
-from .studio_yaml import EditError, dump, ident, label, move_key
-from .web import bp, lang, render
+from .studio_yaml import EditError, dump, find, ident, label, move_key, parse
+from .web import bp, config, lang, render
 
 OPS = ("st_add", "st_save", "st_up", "st_down", "st_remove", "tr_add", "tr_save", "tr_remove")
 
 
-def _page(wid, path, data, problems=None, errors=None, status=200):
+def _page(wid, path, data, problems=None, errors=None, status=200, attempt=None, terrors=None):
+    entity = {}
+    epath = find(files(), "entity", str(data.get("entity") or ""))
+    if epath:
+        try:
+            entity = parse(files()[epath], epath)
+        except EditError:
+            entity = {}
+    used = [r for t in (data.get("transitions") or {}).values() if isinstance(t, dict) for r in t.get("roles") or ()]
+    used += [s.get("role") for t in (data.get("transitions") or {}).values() if isinstance(t, dict)
+             for s in ((t.get("approval") or {}).get("steps") or ()) if isinstance(s, dict) and s.get("role")]
+    pack = config().pack
     return render("studio/workflow.html", status=status, wid=wid, path=path, data=data,
                   svg=diagram(data, lang()), problems=problems or [], errors=errors or {},
-                  in_draft=path in drafts(), states=list((data.get("states") or {})))
+                  in_draft=path in drafts(), states=list((data.get("states") or {})),
+                  roles=transitions.role_choices(pack.roles if pack else (), used),
+                  user_fields=transitions.user_field_choices(entity),
+                  entity_fields=[(f, sp.get("label") if isinstance(sp, dict) else None)
+                                 for f, sp in (entity.get("fields") or {}).items()],
+                  attempt=attempt or {}, terrors=terrors or {}, comments=transitions.COMMENT,
+                  modes=transitions.MODES)
 
 
 @bp.get("/admin/workflows/<wid>")
@@ -48,18 +67,7 @@ def _transition(form, old: dict | None, states: list[str]) -> dict:
     t["from"] = sources[0] if len(sources) == 1 else sources
     t["to"] = to
     t["label"] = label(form.get("label_en"), form.get("label_zh"), to)
-    roles = [r.strip() for r in (form.get("roles") or "").split(",") if r.strip()]
-    if roles:
-        t["roles"] = roles
-    else:
-        t.pop("roles", None)
-    guard = (form.get("when") or "").strip()
-    if guard:
-        t["when"] = guard
-    else:
-        t.pop("when", None)
-    order = ("from", "to", "label", "roles", "when")
-    return {**{k: t[k] for k in order if k in t}, **{k: v for k, v in t.items() if k not in order}}
+    return transitions.apply(t, form)
 
 
 def _apply_op(op: str, data: dict) -> dict:
@@ -124,9 +132,14 @@ def studio_workflow_edit(wid):
     try:
         new = _apply_op(op, data)
     except EditError as e:
-        return _page(wid, path, data, errors={e.field or "id": e.message}, status=422)
+        tid = request.form.get("id", "") if op in ("tr_add", "tr_save") else ""
+        return _page(wid, path, data, errors={e.field or "id": e.message}, status=422,
+                     terrors={tid: {e.field or "id": e.message}} if tid else None)
     problems = save(path, dump(new))
     if problems:
-        return _page(wid, path, data, problems=problems, status=422)
+        terrors, rest = transitions.split_problems(problems)
+        attempt = {k: v for k, v in (new.get("transitions") or {}).items()
+                   if k in terrors and v != (data.get("transitions") or {}).get(k)}
+        return _page(wid, path, data, problems=rest, status=422, attempt=attempt, terrors=terrors)
     flash(_("Draft saved: review and apply it under Changes."), "success")
     return redirect(url_for("ui.studio_workflow", wid=wid))

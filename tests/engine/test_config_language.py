@@ -148,3 +148,45 @@ def test_a_forms_required_if_binds_the_api_too(form_rules):
     store.create("account", {"name": "Small", "email": "s@x.example", "level": "low"}, ADMIN)
     # the engine's own writes (workflow actions, timers) are not held to a form
     store.create("account", {"name": "Internal", "email": "i@x.example", "level": "high"}, ADMIN, mode="internal")
+
+
+@pytest.fixture
+def pack_copy(tmp_path):
+    import shutil
+    from tests.conftest import ROOT
+    dst = tmp_path / "crm"
+    shutil.copytree(ROOT / "config", dst)
+    return dst
+
+
+def test_workflow_roles_and_entity_modules_must_be_declared_by_a_pack(pack_copy):
+    wf = next(p for p in (pack_copy / "workflows").glob("*.yaml") if "roles: [" in p.read_text(encoding="utf-8"))
+    text = wf.read_text(encoding="utf-8")
+    wf.write_text(text.replace("roles: [", "roles: [ghost_role, ", 1), encoding="utf-8")
+    ent = next(p for p in (pack_copy / "entities").glob("*.yaml") if "\nmodule: " in p.read_text(encoding="utf-8"))
+    etext = ent.read_text(encoding="utf-8")
+    ent.write_text(etext.replace("\nmodule: ", "\nmodule: ghost_module #", 1), encoding="utf-8")
+    out = problems_of(pack_copy)
+    assert any(f"{wf.name}:" in p and "'ghost_role' is not a role of the packs" in p for p in out), out
+    assert any(f"{ent.name}:" in p and "'ghost_module' is not a module of the packs" in p for p in out), out
+
+
+def test_access_and_home_files_of_packs_beside_join_the_folders_own(pack_copy):
+    """access/<pack>.yaml and home/<pack>.yaml (where `flask crm pack install` puts a pack's own) join
+    access.yaml and home.yaml; one role and entity set differently in two files is refused."""
+    (pack_copy / "access").mkdir()
+    (pack_copy / "home").mkdir()
+    (pack_copy / "access" / "extra.yaml").write_text(
+        "permissions:\n  sales:\n    holiday: [read]\nscopes:\n  finance:\n    customer: own\n", encoding="utf-8")
+    (pack_copy / "home" / "extra.yaml").write_text(
+        "lists:\n  extra_holidays:\n    label: {en: Holidays, zh: 假日}\n    entity: holiday\n"
+        "roles:\n  sales:\n    show: [extra_holidays]\n", encoding="utf-8")
+    cfg = load_config(pack_copy)
+    assert cfg.access.scopes["finance"]["customer"] == "own"                     # joined from the pack's file
+    assert cfg.access.scopes["sales"]["customer"] == "team"                      # the folder's own kept
+    assert cfg.home.roles["sales"].show[-1] == "extra_holidays" and "tasks" in cfg.home.roles["sales"].show
+    (pack_copy / "access" / "extra.yaml").write_text(
+        "scopes:\n  sales:\n    customer: own\n", encoding="utf-8")                # the CRM says `team`
+    out = problems_of(pack_copy)
+    assert any("access/extra.yaml:" in p and "scopes of 'sales' on 'customer' is also set, differently, by" in p
+               for p in out), out
