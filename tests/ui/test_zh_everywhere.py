@@ -142,3 +142,7 @@ def test_no_space_between_chinese_words(crm):
     for e in crm.rt.config.top_entities:
         text = visible_text(crm.get(f"/e/{e.id}?lang=zh").get_data(as_text=True))
         assert f"新建{e.label_text('zh')}" in text and f"新建 {e.label_text('zh')}" not in text
+        form = crm.get(f"/e/{e.id}/new?lang=zh")
+        if form.status_code == 200:                       # the new-record page's heading too
+            heading = form.get_data(as_text=True).split("<h1>", 1)[1].split("</h1>", 1)[0].strip()
+            assert " " not in heading, (e.id, heading)
