@@ -4,6 +4,8 @@ those operations answer as documented (schemathesis, bounded and deterministic, 
 with demo records)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -102,6 +104,7 @@ data = schemathesis.pytest.from_fixture("data_schema")
 
 
 @pytest.mark.fuzz
+@pytest.mark.parametrize("db_url", [os.environ.get("CRM_FUZZ_DB", "sqlite")], indirect=True)  # as test_api_fuzz
 @data.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 def test_data_operations_answer_as_documented(case):
