@@ -101,3 +101,17 @@ def test_h5_no_plain_copy_in_the_audit_log_webhooks_or_backups(pack, tmp_path):
     assert r.exit_code == 0, r.output
     with zipfile.ZipFile(tmp_path / "b.zip") as z:
         assert all(BANK not in z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".jsonl"))
+
+
+def test_h5_the_audit_trail_logs_that_an_encrypted_field_changed_and_only_then(pack):
+    """The log holds `***` for an encrypted value: a change of it is still an entry, an update that
+    leaves it alone does not mention it (a fresh nonce is not a change)."""
+    from engine import audit
+    s, c = pack("POST", "/customer", {"name": "Trail Co", "email": "t@example.com", "bank_account": BANK})
+    pack("PATCH", f"/customer/{c['id']}", {"name": "Trail Co 2"})
+    pack("PATCH", f"/customer/{c['id']}", {"bank_account": "6222 9999 8888 7777 555"})
+    got = audit.entries(pack.rt.engine, entity="customer", record_id=c["id"])["items"]
+    assert [i["action"] for i in got][:3] == ["update", "update", "create"]
+    assert got[0]["changes"] == {"bank_account": ["***", "***"]}
+    assert "bank_account" not in got[1]["changes"] and got[1]["changes"]["name"] == ["Trail Co", "Trail Co 2"]
+    assert BANK not in str(got) and "8888 7777" not in str(got)
