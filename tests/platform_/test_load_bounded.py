@@ -103,6 +103,8 @@ def test_j1_mixed_load_with_a_worker_killed_loses_nothing(served):
     failures: list[str] = []
     dropped: list[float] = []         # when a connection was cut (the killed worker's requests)
     kill_at = [None]
+    doing: dict[int, str] = {}        # what each client is doing (a cut create may have been saved)
+    cut_creates = [0]
     lock = threading.Lock()
     stop = time.monotonic() + SECONDS
 
@@ -111,6 +113,7 @@ def test_j1_mixed_load_with_a_worker_killed_loses_nothing(served):
         mine: list[int] = []
         while time.monotonic() < stop:
             op = rng.random()
+            doing[n] = "create" if op < 0.25 or not mine else "other"
             try:
                 if op < 0.25 or not mine:
                     name = f"负载测试{n}号客户{len(mine)}有限公司"
@@ -144,6 +147,8 @@ def test_j1_mixed_load_with_a_worker_killed_loses_nothing(served):
                 # a response cut in the middle by the kill is a cut connection as well
                 with lock:
                     dropped.append(time.monotonic())
+                    if doing.get(n) == "create":
+                        cut_creates[0] += 1     # it may have been saved before the answer was cut
             except Exception as e:                  # noqa: BLE001 — a broken client is a failure too
                 failures.append(f"{type(e).__name__}: {e}")
 
@@ -163,7 +168,8 @@ def test_j1_mixed_load_with_a_worker_killed_loses_nothing(served):
     assert len(created) > CLIENTS
     assert len(_children(proc.pid)) == 2                 # the killed worker was replaced
     st, body = call(base, token, "GET", "/customer?count=exact&per_page=1")
-    assert st == 200 and body["total"] == len(created)   # nothing written was lost, nothing doubled
+    # nothing written was lost, nothing doubled; a create whose answer the kill cut may be saved or not
+    assert st == 200 and len(created) <= body["total"] <= len(created) + cut_creates[0], (body["total"], len(created))
     sample = random.Random(0).sample(created, min(10, len(created)))
     for rid, name in sample:                          # every record written is found by its text
         st, body = call(base, token, "GET", "/customer?q=" + quote(name[:10]) + "&per_page=500")
